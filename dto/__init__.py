@@ -1,0 +1,1 @@
+"""`dto`: the command-line tool and composition root (builds the runtime: Ray, storage, actors, gateway)."""

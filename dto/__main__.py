@@ -1,0 +1,3 @@
+from dto.cli import main
+
+raise SystemExit(main())

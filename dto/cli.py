@@ -1,0 +1,184 @@
+"""The `dto` command line. Subcommands parse arguments into core specs and print reports or JSON.
+
+Errors the user can fix (bad file, unknown strategy or parameter) print one line and exit with status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from trading.errors import TradingError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXIT_USAGE = 2
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """`key=value` pairs into a dict; values stay strings (the strategy config validates and converts)."""
+    params: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise TradingError(f"--param {item!r} is not key=value")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `backtest`, `sweep` and `paper`: they mean the same thing everywhere."""
+    parser.add_argument("--cash", type=_decimal, default=Decimal(10_000), help="starting cash (default 10000)")
+    parser.add_argument("--size", type=_decimal, default=Decimal(1), help="order quantity per entry (default 1)")
+    parser.add_argument(
+        "--fill",
+        choices=["next_open", "close"],
+        default="next_open",
+        help="market orders fill at the next bar's open (default) or this bar's close",
+    )
+    parser.add_argument(
+        "--commission-per-unit", type=_decimal, default=Decimal(0), help="commission per share/coin/contract"
+    )
+    parser.add_argument(
+        "--commission-pct",
+        type=_decimal,
+        default=Decimal(0),
+        help="commission in percent of notional (0.1 = 10 bps)",
+    )
+    parser.add_argument("--slippage-ticks", type=int, default=0, help="ticks paid on market and stop fills")
+    parser.add_argument(
+        "--volume-cap",
+        type=float,
+        default=None,
+        help="max fraction of a bar's volume an order may take (partial fills)",
+    )
+    parser.add_argument("--multiplier", type=_decimal, default=Decimal(1), help="contract multiplier")
+    parser.add_argument(
+        "--margin", type=_decimal, default=None, help="initial margin per contract: futures-style accounting"
+    )
+    parser.add_argument("--symbol", default="DATA", help="instrument symbol (default DATA)")
+    parser.add_argument("--tick-size", type=_decimal, default=None, help="price tick (default: from the data)")
+    parser.add_argument("--session", default=None, help="trading session HH:MM-HH:MM in --tz")
+    parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps and of the session")
+    parser.add_argument("--flatten-at-close", action="store_true", help="close every position at session end")
+    parser.add_argument(
+        "--drop-bad-rows",
+        action="store_true",
+        help="drop and count bad data rows instead of stopping at the first",
+    )
+
+
+def spec_from_args(args: argparse.Namespace, data: str, strategy: str, params: dict[str, Any]) -> Any:
+    from trading.backtest.runner import BacktestSpec
+
+    return BacktestSpec(
+        data=data,
+        strategy=strategy,
+        params=params,
+        cash=args.cash,
+        size=args.size,
+        fill=args.fill,
+        commission_per_unit=args.commission_per_unit,
+        commission_pct=args.commission_pct,
+        slippage_ticks=args.slippage_ticks,
+        volume_cap=args.volume_cap,
+        multiplier=args.multiplier,
+        margin=args.margin,
+        symbol=args.symbol,
+        tick_size=args.tick_size,
+        session=args.session,
+        timezone=args.tz,
+        flatten_at_close=args.flatten_at_close,
+        on_bad_rows="drop" if args.drop_bad_rows else "raise",
+    )
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from dto.reports import backtest_report
+    from strategies import resolve_strategy
+    from trading.backtest.runner import run_backtest
+
+    strategy_class = resolve_strategy(args.strategy)
+    spec = spec_from_args(args, args.data, args.strategy, parse_params(args.param))
+    result = run_backtest(spec, strategy_class)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+    else:
+        print(backtest_report(result))
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from strategies import BUILTIN
+    from trading.strategy import describe_parameters
+
+    rows: dict[str, dict[str, Any]] = {
+        name: {"description": cls.description, "parameters": describe_parameters(cls)} for name, cls in BUILTIN.items()
+    }
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for name, info in rows.items():
+        print(f"{name}: {info['description']}")
+        for p in info["parameters"]:
+            print(f"    {p['name']:<16} {p['type']:<8} default {p['default']!s:<10} {p['description']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dto.demo import run_demo
+
+    return run_demo()
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "backtest": cmd_backtest,
+    "strategies": cmd_strategies,
+    "demo": cmd_demo,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dto", description="Day Trading Orchestrator")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    backtest = sub.add_parser("backtest", help="run one backtest on a data file")
+    backtest.add_argument("--data", required=True, help="bars file (CSV, freqtrade JSON, Parquet)")
+    backtest.add_argument("--strategy", required=True, help="built-in name (see `dto strategies`) or module:Class")
+    backtest.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter")
+    add_run_options(backtest)
+    backtest.add_argument("--json", action="store_true", help="print one JSON object")
+
+    strategies = sub.add_parser("strategies", help="list built-in strategies and their parameters")
+    strategies.add_argument("--json", action="store_true")
+
+    sub.add_parser("demo", help="backtest built-in strategies on shipped real data and print reports")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (TradingError, ValueError, OSError) as exc:
+        print(f"dto {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

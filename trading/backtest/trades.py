@@ -1,0 +1,119 @@
+"""Round-trip trades, derived from fills: a trade opens when a position leaves flat and closes when it
+returns to flat (a flip closes one trade and opens the next at the same fill)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from trading.model.fills import Fill
+from trading.model.identifiers import InstrumentId
+from trading.model.positions import Position
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    instrument_id: InstrumentId
+    direction: str  # "long" or "short"
+    quantity: Decimal  # the largest absolute size held during the trade
+    entry_ts: int
+    exit_ts: int
+    entry_price: Decimal  # average over entries
+    exit_price: Decimal  # average over exits
+    pnl: Decimal  # realized P&L net of commissions
+    commission: Decimal
+    bars_held: int
+
+    @property
+    def return_pct(self) -> float:
+        notional = self.entry_price * self.quantity
+        return float(self.pnl / notional * 100) if notional else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instrument_id": str(self.instrument_id),
+            "direction": self.direction,
+            "quantity": str(self.quantity),
+            "entry_ts": self.entry_ts,
+            "exit_ts": self.exit_ts,
+            "entry_price": str(self.entry_price),
+            "exit_price": str(self.exit_price),
+            "pnl": str(self.pnl),
+            "commission": str(self.commission),
+            "bars_held": self.bars_held,
+            "return_pct": self.return_pct,
+        }
+
+
+@dataclass(slots=True)
+class _OpenTrade:
+    direction: str
+    entry_ts: int
+    entry_bar: int
+    entry_quantity: Decimal = ZERO
+    entry_value: Decimal = ZERO
+    exit_quantity: Decimal = ZERO
+    exit_value: Decimal = ZERO
+    max_quantity: Decimal = ZERO
+    realized: Decimal = ZERO
+    commission: Decimal = ZERO
+
+
+class TradeTracker:
+    """Turns a stream of fills into closed round trips, using its own `Position` for the arithmetic."""
+
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+        self._positions: dict[InstrumentId, Position] = {}
+        self._open: dict[InstrumentId, _OpenTrade] = {}
+
+    def on_fill(self, fill: Fill, multiplier: Decimal, bar_index: int) -> None:
+        position = self._positions.setdefault(fill.instrument_id, Position(fill.instrument_id, multiplier))
+        before = position.quantity
+        signed = fill.signed_quantity
+        change = position.apply(signed, fill.price, fill.commission, fill.ts)
+        trade = self._open.get(fill.instrument_id)
+        closing = ZERO
+        if trade is not None and before != 0 and (before > 0) != (signed > 0):
+            closing = min(abs(signed), abs(before))
+            trade.exit_quantity += closing
+            trade.exit_value += closing * fill.price
+            trade.realized += change.realized_pnl
+            trade.commission += fill.commission
+            if change.closed:
+                self._close(fill.instrument_id, trade, fill.ts, bar_index)
+        opening = abs(signed) - closing
+        if opening > 0:
+            trade = self._open.get(fill.instrument_id)
+            if trade is None:
+                direction = "long" if position.quantity > 0 else "short"
+                trade = _OpenTrade(direction, fill.ts, bar_index)
+                self._open[fill.instrument_id] = trade
+            trade.entry_quantity += opening
+            trade.entry_value += opening * fill.price
+            if closing == 0:
+                trade.commission += fill.commission
+            trade.max_quantity = max(trade.max_quantity, abs(position.quantity))
+
+    def _close(self, instrument_id: InstrumentId, trade: _OpenTrade, ts: int, bar_index: int) -> None:
+        del self._open[instrument_id]
+        self.trades.append(
+            Trade(
+                instrument_id=instrument_id,
+                direction=trade.direction,
+                quantity=trade.max_quantity,
+                entry_ts=trade.entry_ts,
+                exit_ts=ts,
+                entry_price=trade.entry_value / trade.entry_quantity,
+                exit_price=trade.exit_value / trade.exit_quantity,
+                pnl=trade.realized - trade.commission,
+                commission=trade.commission,
+                bars_held=bar_index - trade.entry_bar,
+            )
+        )
+
+    def open_trades(self) -> int:
+        return len(self._open)

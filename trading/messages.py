@@ -1,0 +1,208 @@
+"""Messages between components: commands are imperative, events are past tense. Both are immutable.
+
+Every message serializes to a JSON-safe dict with a `kind` field (`to_dict` / `message_from_dict`), which is
+what the journal stores and what the gateway streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from trading.model.fills import Fill
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, VenueOrderId
+from trading.model.orders import Order
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    kind: ClassVar[str] = "message"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        for name in self.__dataclass_fields__:
+            data[name] = _encode(getattr(self, name))
+        return data
+
+
+# ----------------------------------------------------------------------------------------------- commands
+@dataclass(frozen=True, slots=True)
+class SubmitOrder(Message):
+    kind: ClassVar[str] = "SubmitOrder"
+    order: Order
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder(Message):
+    kind: ClassVar[str] = "CancelOrder"
+    client_order_id: ClientOrderId
+    strategy_id: StrategyId
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceOrder(Message):
+    kind: ClassVar[str] = "ReplaceOrder"
+    client_order_id: ClientOrderId
+    strategy_id: StrategyId
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    ts: int = 0
+
+
+# ------------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class OrderEventMessage(Message):
+    """Base of order lifecycle events."""
+
+    client_order_id: ClientOrderId
+    strategy_id: StrategyId
+    instrument_id: InstrumentId
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitted(OrderEventMessage):
+    kind: ClassVar[str] = "OrderSubmitted"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(OrderEventMessage):
+    kind: ClassVar[str] = "OrderAccepted"
+    venue_order_id: VenueOrderId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDenied(OrderEventMessage):
+    """Refused by our own risk engine before reaching a venue; `reason` is a code plus detail."""
+
+    kind: ClassVar[str] = "OrderDenied"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(OrderEventMessage):
+    kind: ClassVar[str] = "OrderRejected"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTriggered(OrderEventMessage):
+    kind: ClassVar[str] = "OrderTriggered"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdated(OrderEventMessage):
+    kind: ClassVar[str] = "OrderUpdated"
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled(OrderEventMessage):
+    kind: ClassVar[str] = "OrderCanceled"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(OrderEventMessage):
+    kind: ClassVar[str] = "OrderExpired"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(Message):
+    kind: ClassVar[str] = "OrderFilled"
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged(Message):
+    kind: ClassVar[str] = "PositionChanged"
+    account_id: str
+    instrument_id: InstrumentId
+    quantity: Decimal
+    avg_price: Decimal
+    realized_pnl: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RiskStateChanged(Message):
+    kind: ClassVar[str] = "RiskStateChanged"
+    state: str
+    previous: str
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataRejected(Message):
+    """A bar that failed validation and never reached a strategy."""
+
+    kind: ClassVar[str] = "MarketDataRejected"
+    instrument_id: InstrumentId
+    reason: str
+    ts: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal | InstrumentId):
+        return str(value)
+    if isinstance(value, Order | Fill):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.kind: cls
+    for cls in (
+        SubmitOrder,
+        CancelOrder,
+        ReplaceOrder,
+        OrderSubmitted,
+        OrderAccepted,
+        OrderDenied,
+        OrderRejected,
+        OrderTriggered,
+        OrderUpdated,
+        OrderCanceled,
+        OrderExpired,
+        OrderFilled,
+        PositionChanged,
+        RiskStateChanged,
+        MarketDataRejected,
+    )
+}
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    """Rebuild a message from `to_dict` output (the journal's payload)."""
+    cls = MESSAGE_TYPES[data["kind"]]
+    values: dict[str, Any] = {}
+    for name, spec in cls.__dataclass_fields__.items():
+        if name not in data:
+            continue
+        raw = data[name]
+        annotation = str(spec.type)
+        if raw is None:
+            values[name] = None
+        elif name == "order":
+            values[name] = Order.from_dict(raw)
+        elif name == "fill":
+            values[name] = Fill.from_dict(raw)
+        elif name == "instrument_id":
+            values[name] = InstrumentId.parse(raw)
+        elif "Decimal" in annotation:
+            values[name] = Decimal(raw)
+        else:
+            values[name] = raw
+    return cls(**values)

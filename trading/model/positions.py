@@ -1,0 +1,113 @@
+"""Netting positions with average-cost accounting that conserves money exactly.
+
+A position keeps its signed quantity and its signed cost basis (sum of quantity x price of what is open).
+When a fill reduces it, the cost removed is the same number that leaves the basis, so realized plus
+unrealized P&L always equals the cash that moved, to the last digit, even when the average price is a
+repeating decimal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from trading.model.identifiers import InstrumentId
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChange:
+    """What one fill did to a position."""
+
+    realized_pnl: Decimal  # money, before commission
+    opened: bool  # went from flat to open
+    closed: bool  # went from open to flat (or flipped through flat)
+    flipped: bool
+
+
+@dataclass(slots=True)
+class Position:
+    """A netting position in one instrument. Quantity is signed: negative is short."""
+
+    instrument_id: InstrumentId
+    multiplier: Decimal = Decimal(1)
+    quantity: Decimal = ZERO
+    cost_basis: Decimal = ZERO  # signed, in price units (x multiplier for money)
+    realized_pnl: Decimal = ZERO  # money, before commissions
+    commissions: Decimal = ZERO
+    ts_opened: int = 0
+    ts_last: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_flat(self) -> bool:
+        return self.quantity == 0
+
+    @property
+    def avg_price(self) -> Decimal:
+        """The average entry price of what is open (display; the ledger uses the exact cost basis)."""
+        return ZERO if self.quantity == 0 else self.cost_basis / self.quantity
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        return (self.quantity * mark - self.cost_basis) * self.multiplier
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        return self.quantity * mark * self.multiplier
+
+    def apply(self, signed_quantity: Decimal, price: Decimal, commission: Decimal, ts: int) -> PositionChange:
+        """Book one fill (signed quantity: positive buys) and say what it did."""
+        was_flat = self.quantity == 0
+        realized = ZERO
+        remaining = signed_quantity
+        flipped = False
+        if self.quantity != 0 and (self.quantity > 0) != (signed_quantity > 0):
+            closing = min(abs(signed_quantity), abs(self.quantity))
+            direction = 1 if self.quantity > 0 else -1
+            cost_removed = (
+                self.cost_basis
+                if closing == abs(self.quantity)
+                else (self.cost_basis * closing / abs(self.quantity))
+            )
+            realized = (direction * closing * price - cost_removed) * self.multiplier
+            self.cost_basis -= cost_removed
+            self.quantity -= direction * closing
+            remaining = signed_quantity + direction * closing
+            flipped = remaining != 0
+        if remaining != 0:
+            if self.quantity == 0:
+                self.ts_opened = ts
+            self.cost_basis += remaining * price
+            self.quantity += remaining
+        self.realized_pnl += realized
+        self.commissions += commission
+        self.ts_last = ts
+        closed = not was_flat and (self.quantity == 0 or flipped)
+        return PositionChange(realized, opened=was_flat or flipped, closed=closed, flipped=flipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instrument_id": str(self.instrument_id),
+            "quantity": str(self.quantity),
+            "avg_price": str(self.avg_price),
+            "cost_basis": str(self.cost_basis),
+            "multiplier": str(self.multiplier),
+            "realized_pnl": str(self.realized_pnl),
+            "commissions": str(self.commissions),
+            "ts_opened": self.ts_opened,
+            "ts_last": self.ts_last,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Position:
+        return cls(
+            instrument_id=InstrumentId.parse(data["instrument_id"]),
+            multiplier=Decimal(data.get("multiplier", "1")),
+            quantity=Decimal(data["quantity"]),
+            cost_basis=Decimal(data["cost_basis"]),
+            realized_pnl=Decimal(data.get("realized_pnl", "0")),
+            commissions=Decimal(data.get("commissions", "0")),
+            ts_opened=int(data.get("ts_opened", 0)),
+            ts_last=int(data.get("ts_last", 0)),
+        )

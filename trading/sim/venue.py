@@ -1,0 +1,511 @@
+"""The simulated venue: accepts orders, matches them against bars and books fills into its account.
+
+Matching rules for a bar with open/high/low/close (o, h, l, c), for an order that was working before it:
+- market: fills at o (next_open), or at the signal bar's c when created in `close` timing.
+- limit buy L: o <= L fills at o (a gap gives the better price), else l <= L fills at L. Sells mirror.
+- stop buy S: o >= S fills at o (gapped through), else h >= S fills at S. Sells mirror. Slippage applies.
+- stop-limit: the stop triggers as above, then it is a limit order: it fills on the trigger bar only if
+  the trigger price satisfies the limit, else it works as a limit from the next bar.
+- trailing stop: checked against the stop level from previous bars, then the level ratchets with this
+  bar's high (sells) or low (buys). Intrabar order is unknown, so the check comes first (conservative).
+Outside the trading session nothing fills; DAY orders expire at the session's end. IOC and FOK are
+decided on their first eligible bar. With a volume cap, fills are partial and capped per bar.
+The paper broker and the backtester both use this class, so they agree fill for fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from trading.data.bars import Bar
+from trading.messages import (
+    Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderTriggered,
+    OrderUpdated,
+)
+from trading.model.accounts import Account
+from trading.model.fills import Fill
+from trading.model.identifiers import ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from trading.model.instruments import Accounting, Instrument
+from trading.model.orders import (
+    ContingencyType,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderTrigger,
+    OrderType,
+    TimeInForce,
+)
+from trading.sim.models import FillTiming, SimConfig
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
+NS_PER_DAY = 86_400_000_000_000
+
+
+@dataclass(slots=True)
+class _Working:
+    """Venue-side state of one working order."""
+
+    order: Order
+    accepted_ts: int  # the bar time it arrived at: it may fill only on later bars
+    triggered: bool = False
+    trail_stop: Decimal | None = None
+    watermark: Decimal | None = None
+    first_bar_seen: bool = False
+
+
+@dataclass(slots=True)
+class _DecimalBar:
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+class SimulatedVenue:
+    """A venue for backtests and paper trading; it owns the venue-side account."""
+
+    def __init__(self, account: Account, config: SimConfig | None = None) -> None:
+        self.account = account
+        self.config = config or SimConfig()
+        self.orders: dict[ClientOrderId, Order] = {}
+        self._working: dict[ClientOrderId, _Working] = {}
+        self._held: dict[ClientOrderId, list[Order]] = {}  # OTO parent -> children waiting for its fill
+        self._trade_seq = 0
+        self._last_bar: dict[InstrumentId, Bar] = {}
+        self._volume_left: dict[InstrumentId, Decimal | None] = {}
+
+    # ------------------------------------------------------------------------------------------ queries
+    @property
+    def has_working_orders(self) -> bool:
+        return bool(self._working)
+
+    def working_orders(self, instrument_id: InstrumentId | None = None) -> list[Order]:
+        return [
+            w.order
+            for w in self._working.values()
+            if instrument_id is None or w.order.instrument_id == instrument_id
+        ]
+
+    def open_orders(self, instrument_id: InstrumentId | None = None) -> list[Order]:
+        """Working orders plus bracket children waiting for their parent."""
+        held = [o for children in self._held.values() for o in children]
+        return self.working_orders(instrument_id) + [
+            o for o in held if instrument_id is None or o.instrument_id == instrument_id
+        ]
+
+    def last_price(self, instrument_id: InstrumentId) -> Decimal | None:
+        """The last bar's close as an exact price (converted on demand: most bars never need it)."""
+        bar = self._last_bar.get(instrument_id)
+        if bar is None:
+            return None
+        return self.account.instruments[instrument_id].make_price(bar.close)
+
+    def marks(self) -> dict[InstrumentId, Decimal]:
+        return {i: p for i in self._last_bar if (p := self.last_price(i)) is not None}
+
+    # ----------------------------------------------------------------------------------------- commands
+    def submit(self, order: Order, bar: Bar | None, in_session: bool = True) -> list[Message]:
+        """Accept (or reject) an order created while `bar` was the latest bar; may fill at once in `close` timing."""
+        if order.client_order_id in self.orders:
+            # Idempotent by client order id: a resend of a known order changes nothing.
+            return []
+        self.orders[order.client_order_id] = order
+        now = bar.ts if bar is not None else order.ts_init
+        order.apply(OrderTrigger.SUBMIT, now)
+        problem = self._validate(order)
+        if problem:
+            order.apply(OrderTrigger.REJECT, now, problem)
+            return [
+                OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, now, problem)
+            ]
+        if order.parent_id is not None and order.parent_id in self.orders:
+            parent = self.orders[order.parent_id]
+            if parent.status is not OrderStatus.FILLED:
+                self._held.setdefault(order.parent_id, []).append(order)
+                order.apply(OrderTrigger.ACCEPT, now)
+                order.venue_order_id = VenueOrderId(f"{self.config.venue}-{order.client_order_id}")
+                return [
+                    OrderAccepted(
+                        order.client_order_id,
+                        order.strategy_id,
+                        order.instrument_id,
+                        now,
+                        order.venue_order_id,
+                    )
+                ]
+        return self._accept(order, bar, in_session, now)
+
+    def cancel(
+        self, client_order_id: ClientOrderId, ts: int, reason: str = "canceled by request"
+    ) -> list[Message]:
+        order = self.orders.get(client_order_id)
+        if order is None or not order.is_open:
+            return []
+        self._working.pop(client_order_id, None)
+        events: list[Message] = [self._cancel_event(order, ts, reason)]
+        events += self._cancel_children(order, ts)
+        return events
+
+    def replace(
+        self,
+        client_order_id: ClientOrderId,
+        ts: int,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[Message]:
+        """Modify a working order in place (quantity not below what already filled)."""
+        order = self.orders.get(client_order_id)
+        if order is None:
+            return []
+        if not order.is_open:
+            reason = f"REPLACE_ORDER_CLOSED: order is {order.status.value}"
+            return [OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)]
+        if quantity is not None and quantity <= order.filled_quantity:
+            return [
+                OrderRejected(
+                    order.client_order_id,
+                    order.strategy_id,
+                    order.instrument_id,
+                    ts,
+                    f"REPLACE_QUANTITY_BELOW_FILLED: {quantity} <= filled {order.filled_quantity}",
+                )
+            ]
+        if quantity is not None:
+            order.quantity = quantity
+        if limit_price is not None:
+            order.limit_price = limit_price
+        if stop_price is not None:
+            order.stop_price = stop_price
+        order.apply(OrderTrigger.UPDATE, ts)
+        return [
+            OrderUpdated(
+                order.client_order_id,
+                order.strategy_id,
+                order.instrument_id,
+                ts,
+                quantity,
+                limit_price,
+                stop_price,
+            )
+        ]
+
+    def on_bar(self, instrument_id: InstrumentId, bar: Bar, in_session: bool = True) -> list[Message]:
+        """Match working orders of `instrument_id` against `bar`. Call before strategies see the bar."""
+        self._last_bar[instrument_id] = bar
+        if not self._working or not in_session:
+            return []
+        instrument = self.account.instruments[instrument_id]
+        dbar = self._decimal_bar(instrument, bar)
+        self._volume_left[instrument_id] = self._volume_cap(instrument, bar)
+        events: list[Message] = []
+        for working in list(self._working.values()):
+            order = working.order
+            if order.instrument_id != instrument_id or working.accepted_ts >= bar.ts:
+                continue
+            if order.client_order_id not in self._working:
+                continue  # canceled by an OCO sibling earlier in this loop
+            if (
+                order.time_in_force is TimeInForce.DAY
+                and not instrument.sessions
+                and working.accepted_ts // NS_PER_DAY < bar.ts // NS_PER_DAY
+            ):
+                # Without a session calendar a DAY order lives until the UTC date changes.
+                del self._working[order.client_order_id]
+                order.apply(OrderTrigger.EXPIRE, bar.ts)
+                events.append(
+                    OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
+                )
+                events += self._cancel_children(order, bar.ts)
+                continue
+            events += self._match(working, instrument, bar, dbar)
+        return events
+
+    def end_of_session(self, instrument_id: InstrumentId, ts: int) -> list[Message]:
+        """Expire DAY orders of `instrument_id` at the session's end."""
+        events: list[Message] = []
+        for working in list(self._working.values()):
+            order = working.order
+            if order.instrument_id == instrument_id and order.time_in_force is TimeInForce.DAY:
+                del self._working[order.client_order_id]
+                order.apply(OrderTrigger.EXPIRE, ts)
+                events.append(OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, ts))
+                events += self._cancel_children(order, ts)
+        return events
+
+    def fill_at(self, order: Order, price: Decimal, ts: int) -> list[Message]:
+        """Fill a (market) order at a given price now, e.g. flattening at the session close."""
+        instrument = self.account.instruments[order.instrument_id]
+        events = self.submit(order, None) if order.client_order_id not in self.orders else []
+        working = self._working.get(order.client_order_id)
+        if working is None:
+            return events
+        return events + self._execute(working, instrument, order.leaves_quantity, price, ts, taker=True)
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _validate(self, order: Order) -> str:
+        instrument = self.account.instruments.get(order.instrument_id)
+        if instrument is None:
+            return f"UNKNOWN_INSTRUMENT: {order.instrument_id}"
+        if order.quantity % instrument.lot_size != 0:
+            return f"QUANTITY_NOT_ON_LOT: {order.quantity} is not a multiple of {instrument.lot_size}"
+        for name in ("limit_price", "stop_price"):
+            price = getattr(order, name)
+            if price is not None and price % instrument.tick_size != 0:
+                return f"PRICE_NOT_ON_TICK: {name} {price} is not a multiple of {instrument.tick_size}"
+        if (
+            order.side is OrderSide.SELL
+            and not instrument.shortable
+            and order.quantity > self.account.quantity(order.instrument_id)
+        ):
+            return f"SHORT_NOT_ALLOWED: {order.instrument_id} cannot be sold short"
+        return ""
+
+    def _accept(self, order: Order, bar: Bar | None, in_session: bool, now: int) -> list[Message]:
+        order.apply(OrderTrigger.ACCEPT, now)
+        order.venue_order_id = VenueOrderId(f"{self.config.venue}-{order.client_order_id}")
+        events: list[Message] = [
+            OrderAccepted(
+                order.client_order_id, order.strategy_id, order.instrument_id, now, order.venue_order_id
+            )
+        ]
+        working = _Working(order, accepted_ts=now)
+        self._working[order.client_order_id] = working
+        if order.order_type is OrderType.TRAILING_STOP:
+            reference = self.last_price(order.instrument_id)
+            if reference is not None:
+                working.watermark = reference
+                working.trail_stop = self._trail_level(order, reference)
+        if bar is not None and in_session and self.config.fill_timing is FillTiming.CLOSE:
+            events += self._match_at_close(working, bar)
+        return events
+
+    def _match_at_close(self, working: _Working, bar: Bar) -> list[Message]:
+        """`close` timing: a marketable order fills at the signal bar's close, as vectorized research assumes."""
+        order = working.order
+        instrument = self.account.instruments[order.instrument_id]
+        close = instrument.make_price(bar.close)
+        buy = order.side is OrderSide.BUY
+        price: Decimal | None = None
+        if order.order_type is OrderType.MARKET:
+            price = self.config.slippage.adjust(instrument, order.side, close)
+        elif order.order_type is OrderType.LIMIT:
+            assert order.limit_price is not None
+            if (close <= order.limit_price) if buy else (close >= order.limit_price):
+                price = close
+        elif order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            assert order.stop_price is not None
+            if (close >= order.stop_price) if buy else (close <= order.stop_price):
+                if order.order_type is OrderType.STOP:
+                    price = self.config.slippage.adjust(instrument, order.side, close)
+                else:
+                    working.triggered = True
+                    order.apply(OrderTrigger.TRIGGER, bar.ts)
+                    assert order.limit_price is not None
+                    if (close <= order.limit_price) if buy else (close >= order.limit_price):
+                        price = close
+        if price is None:
+            return []
+        self._volume_left[order.instrument_id] = self._volume_cap(instrument, bar)
+        return self._fill_with_tif(working, instrument, price, bar.ts, taker=True)
+
+    def _match(self, working: _Working, instrument: Instrument, bar: Bar, dbar: _DecimalBar) -> list[Message]:
+        order = working.order
+        buy = order.side is OrderSide.BUY
+        price: Decimal | None = None
+        taker = True
+        events: list[Message] = []
+        kind = order.order_type
+        if kind is OrderType.MARKET:
+            price = self.config.slippage.adjust(instrument, order.side, dbar.open)
+        elif kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and working.triggered):
+            price = self._limit_price(order, dbar)
+            taker = price is not None and price == dbar.open
+        elif kind in (OrderType.STOP, OrderType.STOP_LIMIT):
+            assert order.stop_price is not None
+            touched = self._stop_touch(buy, order.stop_price, dbar)
+            if touched is not None:
+                if kind is OrderType.STOP:
+                    price = self.config.slippage.adjust(instrument, order.side, touched)
+                else:
+                    working.triggered = True
+                    order.apply(OrderTrigger.TRIGGER, bar.ts)
+                    events.append(
+                        OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
+                    )
+                    assert order.limit_price is not None
+                    if (touched <= order.limit_price) if buy else (touched >= order.limit_price):
+                        price = touched
+        elif kind is OrderType.TRAILING_STOP:
+            if working.trail_stop is None:
+                working.watermark = dbar.open
+                working.trail_stop = self._trail_level(order, dbar.open)
+            touched = self._stop_touch(buy, working.trail_stop, dbar)
+            if touched is not None:
+                price = self.config.slippage.adjust(instrument, order.side, touched)
+            else:
+                self._ratchet(working, dbar)
+        if price is None:
+            if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                del self._working[order.client_order_id]
+                return [
+                    *events,
+                    self._cancel_event(order, bar.ts, f"{order.time_in_force.value.upper()}_NOT_FILLED"),
+                ]
+            return events
+        return events + self._fill_with_tif(working, instrument, price, bar.ts, taker)
+
+    def _fill_with_tif(
+        self, working: _Working, instrument: Instrument, price: Decimal, ts: int, taker: bool
+    ) -> list[Message]:
+        order = working.order
+        available = self._volume_left.get(order.instrument_id)
+        quantity = order.leaves_quantity if available is None else min(order.leaves_quantity, available)
+        if order.time_in_force is TimeInForce.FOK and quantity < order.leaves_quantity:
+            del self._working[order.client_order_id]
+            return [self._cancel_event(order, ts, "FOK_NOT_FILLED: not enough volume for the whole order")]
+        events: list[Message] = []
+        if quantity > 0:
+            events += self._execute(working, instrument, quantity, price, ts, taker)
+        if (
+            order.time_in_force is TimeInForce.IOC
+            and order.is_open
+            and order.client_order_id in self._working
+        ):
+            del self._working[order.client_order_id]
+            events.append(self._cancel_event(order, ts, "IOC_REMAINDER_CANCELED"))
+        return events
+
+    def _execute(
+        self,
+        working: _Working,
+        instrument: Instrument,
+        quantity: Decimal,
+        price: Decimal,
+        ts: int,
+        taker: bool,
+    ) -> list[Message]:
+        order = working.order
+        commission = self.config.fees.commission(instrument, quantity, price)
+        if self.config.check_funds and not self._affordable(order, instrument, quantity, price, commission):
+            self._working.pop(order.client_order_id, None)
+            return [self._cancel_event(order, ts, "INSUFFICIENT_FUNDS"), *self._cancel_children(order, ts)]
+        self._trade_seq += 1
+        fill = Fill(
+            trade_id=TradeId(f"{self.config.venue}-T{self._trade_seq}"),
+            client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            currency=instrument.currency,
+            ts=ts,
+            venue_order_id=order.venue_order_id,
+            liquidity="taker" if taker else "maker",
+        )
+        left = self._volume_left.get(order.instrument_id)
+        if left is not None:
+            self._volume_left[order.instrument_id] = left - quantity
+        order.record_fill(quantity, price, ts)
+        self.account.apply_fill(fill)
+        events: list[Message] = [OrderFilled(fill)]
+        if not order.is_open:
+            self._working.pop(order.client_order_id, None)
+        if order.contingency is ContingencyType.OCO:
+            for linked in order.linked_ids:
+                events += self.cancel(linked, ts, reason=f"OCO: {order.client_order_id} filled")
+        if order.status is OrderStatus.FILLED:
+            for child in self._held.pop(order.client_order_id, []):
+                if child.is_open:
+                    child.quantity = order.filled_quantity
+                    self._working[child.client_order_id] = _Working(child, accepted_ts=ts)
+        return events
+
+    def _affordable(
+        self, order: Order, instrument: Instrument, quantity: Decimal, price: Decimal, commission: Decimal
+    ) -> bool:
+        held = self.account.quantity(order.instrument_id)
+        increases = held == 0 or (held > 0) == (order.side is OrderSide.BUY)
+        if not increases:
+            return True
+        if instrument.accounting is Accounting.CASH:
+            if order.side is OrderSide.SELL:
+                return instrument.shortable
+            return self.account.cash - quantity * price * instrument.multiplier - commission >= 0
+        needed = self.account.margin_used() + quantity * instrument.margin_init + commission
+        return self.account.cash >= needed
+
+    def _limit_price(self, order: Order, dbar: _DecimalBar) -> Decimal | None:
+        limit = order.limit_price
+        assert limit is not None
+        if order.side is OrderSide.BUY:
+            if dbar.open <= limit:
+                return dbar.open
+            return limit if dbar.low <= limit else None
+        if dbar.open >= limit:
+            return dbar.open
+        return limit if dbar.high >= limit else None
+
+    @staticmethod
+    def _stop_touch(buy: bool, stop: Decimal, dbar: _DecimalBar) -> Decimal | None:
+        if buy:
+            if dbar.open >= stop:
+                return dbar.open
+            return stop if dbar.high >= stop else None
+        if dbar.open <= stop:
+            return dbar.open
+        return stop if dbar.low <= stop else None
+
+    def _trail_level(self, order: Order, watermark: Decimal) -> Decimal:
+        instrument = self.account.instruments[order.instrument_id]
+        if order.trailing_offset is not None:
+            distance = order.trailing_offset
+        else:
+            assert order.trailing_percent is not None
+            distance = watermark * order.trailing_percent / HUNDRED
+        level = watermark - distance if order.side is OrderSide.SELL else watermark + distance
+        return (level / instrument.tick_size).quantize(ONE) * instrument.tick_size
+
+    def _ratchet(self, working: _Working, dbar: _DecimalBar) -> None:
+        order = working.order
+        assert working.watermark is not None and working.trail_stop is not None
+        if order.side is OrderSide.SELL and dbar.high > working.watermark:
+            working.watermark = dbar.high
+            working.trail_stop = max(working.trail_stop, self._trail_level(order, dbar.high))
+        elif order.side is OrderSide.BUY and dbar.low < working.watermark:
+            working.watermark = dbar.low
+            working.trail_stop = min(working.trail_stop, self._trail_level(order, dbar.low))
+
+    def _volume_cap(self, instrument: Instrument, bar: Bar) -> Decimal | None:
+        cap = self.config.volume_cap
+        if cap is None or bar.volume <= 0:
+            return None  # zero volume in many index files means "not reported", not "no liquidity"
+        raw = Decimal(repr(bar.volume * cap))
+        return (raw / instrument.lot_size).quantize(ONE, rounding=ROUND_DOWN) * instrument.lot_size
+
+    def _cancel_event(self, order: Order, ts: int, reason: str) -> OrderCanceled:
+        order.apply(OrderTrigger.CANCEL, ts, reason)
+        return OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
+
+    def _cancel_children(self, order: Order, ts: int) -> list[Message]:
+        events: list[Message] = []
+        for child in self._held.pop(order.client_order_id, []):
+            if child.is_open:
+                events.append(self._cancel_event(child, ts, f"parent {order.client_order_id} did not fill"))
+        return events
+
+    def _decimal_bar(self, instrument: Instrument, bar: Bar) -> _DecimalBar:
+        make = instrument.make_price
+        return _DecimalBar(make(bar.open), make(bar.high), make(bar.low), make(bar.close))
