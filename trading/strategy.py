@@ -52,6 +52,8 @@ class TradingContext(Protocol):
 
     def open_orders(self, instrument_id: InstrumentId) -> list[Order]: ...
 
+    def has_open_orders(self, instrument_id: InstrumentId) -> bool: ...
+
     def instrument(self, instrument_id: InstrumentId) -> Instrument: ...
 
     def now_ns(self) -> int: ...
@@ -132,7 +134,7 @@ class Strategy(Generic[C]):
         return self.ctx.position_quantity(self.instrument_id) == 0
 
     def has_open_orders(self) -> bool:
-        return bool(self.ctx.open_orders(self.instrument_id))
+        return self.ctx.has_open_orders(self.instrument_id)
 
     def order(
         self,

@@ -162,6 +162,9 @@ class BacktestEngine:
     def open_orders(self, instrument_id: InstrumentId) -> list[Order]:
         return self.venue.open_orders(instrument_id) if self.venue.orders else []
 
+    def has_open_orders(self, instrument_id: InstrumentId) -> bool:
+        return self.venue.has_open_orders(instrument_id)
+
     def instrument(self, instrument_id: InstrumentId) -> Instrument:
         return self.account.instruments[instrument_id]
 
@@ -184,20 +187,25 @@ class BacktestEngine:
         has_sessions = bool(self.traded_instrument.sessions)
         margin = self.traded_instrument.accounting is Accounting.MARGIN
         strategy = self.strategy
+        strategy.instrument_id = self.traded_instrument.id  # the same object: dict lookups skip __eq__
         strategy.bind(self)
         strategy.set_indicators(strategy.indicators(series), n)
         strategy.on_start()
         venue = self.venue
         instrument_id = self.traded_instrument.id
         on_bar = strategy.on_bar
+        last_bars = venue.last_bars
         for bar in series.bars():
             i = bar.index
             self._bar = bar
-            live_session = in_session_list[i] if has_sessions else True
-            self._in_session = live_session
-            events = venue.on_bar(instrument_id, bar, live_session)
-            if events:
-                self._dispatch(events)
+            if has_sessions:
+                self._in_session = in_session_list[i]
+            if venue.has_working_orders:
+                events = venue.on_bar(instrument_id, bar, self._in_session)
+                if events:
+                    self._dispatch(events)
+            else:
+                last_bars[instrument_id] = bar  # what on_bar would do when nothing is working
             if margin and self.account.quantity(instrument_id) != 0:
                 self.account.mark_to_market(instrument_id, self.traded_instrument.make_price(bar.close))
             strategy.i = i

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NewType
 
 from trading.errors import InvalidValue
@@ -20,12 +20,23 @@ class InstrumentId:
 
     symbol: str
     venue: str
+    # Instrument ids key every hot dict (positions, working orders, last bars): hash once, not per lookup.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol or not self.venue:
-            raise InvalidValue(
-                f"instrument id needs a symbol and a venue, got {self.symbol!r}.{self.venue!r}"
-            )
+            raise InvalidValue(f"instrument id needs a symbol and a venue, got {self.symbol!r}.{self.venue!r}")
+        object.__setattr__(self, "_hash", hash((self.symbol, self.venue)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, InstrumentId):
+            return NotImplemented
+        return self.symbol == other.symbol and self.venue == other.venue
 
     @classmethod
     def parse(cls, text: str) -> InstrumentId:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -98,10 +99,16 @@ class Instrument:
 
     def make_price(self, value: float | str | Decimal) -> Decimal:
         """An exact price on this instrument's tick grid (nearest tick). Rejects NaN, inf and non-positive."""
-        price = to_decimal(value, what=f"{self.id} price")
-        if price <= 0:
-            raise InvalidValue(f"{self.id}: price must be positive, got {price}")
-        return (price / self.tick_size).quantize(ONE, rounding=ROUND_HALF_EVEN) * self.tick_size
+        if type(value) is float and value > 0 and value != math.inf:
+            price = Decimal(repr(value))  # the fast path of `to_decimal` for the common case (bar prices)
+        else:
+            price = to_decimal(value, what=f"{self.id} price")
+            if price <= 0:
+                raise InvalidValue(f"{self.id}: price must be positive, got {price}")
+        tick = self.tick_size
+        if _is_power_of_ten(tick):
+            return price.quantize(tick, rounding=ROUND_HALF_EVEN)
+        return (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
 
     def make_quantity(self, value: float | str | Decimal) -> Decimal:
         """An exact quantity rounded down to the lot size. Rejects NaN, inf, negative and below-minimum."""
@@ -118,6 +125,12 @@ class Instrument:
 
     def in_session(self, ts_ns: int) -> bool:
         return not self.sessions or any(s.contains(ts_ns) for s in self.sessions)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_power_of_ten(tick: Decimal) -> bool:
+    """A tick like 0.01 or 1E-8: prices round with one `quantize` instead of divide-round-multiply."""
+    return tick.normalize().as_tuple().digits == (1,)
 
 
 def to_decimal(value: float | int | str | Decimal, *, what: str = "value") -> Decimal:

@@ -62,12 +62,42 @@ class _Working:
     first_bar_seen: bool = False
 
 
-@dataclass(slots=True)
 class _DecimalBar:
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
+    """A bar's prices as exact Decimals, each converted on first use: a market order only needs the open."""
+
+    __slots__ = ("_bar", "_close", "_high", "_instrument", "_low", "_open")
+
+    def __init__(self, instrument: Instrument, bar: Bar) -> None:
+        self._instrument = instrument
+        self._bar = bar
+        self._open: Decimal | None = None
+        self._high: Decimal | None = None
+        self._low: Decimal | None = None
+        self._close: Decimal | None = None
+
+    @property
+    def open(self) -> Decimal:
+        if self._open is None:
+            self._open = self._instrument.make_price(self._bar.open)
+        return self._open
+
+    @property
+    def high(self) -> Decimal:
+        if self._high is None:
+            self._high = self._instrument.make_price(self._bar.high)
+        return self._high
+
+    @property
+    def low(self) -> Decimal:
+        if self._low is None:
+            self._low = self._instrument.make_price(self._bar.low)
+        return self._low
+
+    @property
+    def close(self) -> Decimal:
+        if self._close is None:
+            self._close = self._instrument.make_price(self._bar.close)
+        return self._close
 
 
 class SimulatedVenue:
@@ -80,8 +110,9 @@ class SimulatedVenue:
         self._working: dict[ClientOrderId, _Working] = {}
         self._held: dict[ClientOrderId, list[Order]] = {}  # OTO parent -> children waiting for its fill
         self._trade_seq = 0
-        self._last_bar: dict[InstrumentId, Bar] = {}
+        self.last_bars: dict[InstrumentId, Bar] = {}  # hot loops may set this directly when nothing works
         self._volume_left: dict[InstrumentId, Decimal | None] = {}
+        self._volume_ts: dict[InstrumentId, int] = {}  # the bar `_volume_left` belongs to
 
     # ------------------------------------------------------------------------------------------ queries
     @property
@@ -95,6 +126,12 @@ class SimulatedVenue:
             if instrument_id is None or w.order.instrument_id == instrument_id
         ]
 
+    def has_open_orders(self, instrument_id: InstrumentId) -> bool:
+        """Any working (or held bracket-child) order in `instrument_id`? Cheap: strategies ask every bar."""
+        if self._working and any(w.order.instrument_id == instrument_id for w in self._working.values()):
+            return True
+        return bool(self._held) and any(o.instrument_id == instrument_id for c in self._held.values() for o in c)
+
     def open_orders(self, instrument_id: InstrumentId | None = None) -> list[Order]:
         """Working orders plus bracket children waiting for their parent."""
         held = [o for children in self._held.values() for o in children]
@@ -104,13 +141,13 @@ class SimulatedVenue:
 
     def last_price(self, instrument_id: InstrumentId) -> Decimal | None:
         """The last bar's close as an exact price (converted on demand: most bars never need it)."""
-        bar = self._last_bar.get(instrument_id)
+        bar = self.last_bars.get(instrument_id)
         if bar is None:
             return None
         return self.account.instruments[instrument_id].make_price(bar.close)
 
     def marks(self) -> dict[InstrumentId, Decimal]:
-        return {i: p for i in self._last_bar if (p := self.last_price(i)) is not None}
+        return {i: p for i in self.last_bars if (p := self.last_price(i)) is not None}
 
     # ----------------------------------------------------------------------------------------- commands
     def submit(self, order: Order, bar: Bar | None, in_session: bool = True) -> list[Message]:
@@ -202,12 +239,12 @@ class SimulatedVenue:
 
     def on_bar(self, instrument_id: InstrumentId, bar: Bar, in_session: bool = True) -> list[Message]:
         """Match working orders of `instrument_id` against `bar`. Call before strategies see the bar."""
-        self._last_bar[instrument_id] = bar
+        self.last_bars[instrument_id] = bar
         if not self._working or not in_session:
             return []
         instrument = self.account.instruments[instrument_id]
         dbar = self._decimal_bar(instrument, bar)
-        self._volume_left[instrument_id] = self._volume_cap(instrument, bar)
+        self._start_volume(instrument, bar)
         events: list[Message] = []
         for working in list(self._working.values()):
             order = working.order
@@ -315,8 +352,8 @@ class SimulatedVenue:
                     if (close <= order.limit_price) if buy else (close >= order.limit_price):
                         price = close
         if price is None:
-            return []
-        self._volume_left[order.instrument_id] = self._volume_cap(instrument, bar)
+            return self._unfilled(working, bar.ts)
+        self._start_volume(instrument, bar)
         return self._fill_with_tif(working, instrument, price, bar.ts, taker=True)
 
     def _match(self, working: _Working, instrument: Instrument, bar: Bar, dbar: _DecimalBar) -> list[Message]:
@@ -356,14 +393,17 @@ class SimulatedVenue:
             else:
                 self._ratchet(working, dbar)
         if price is None:
-            if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
-                del self._working[order.client_order_id]
-                return [
-                    *events,
-                    self._cancel_event(order, bar.ts, f"{order.time_in_force.value.upper()}_NOT_FILLED"),
-                ]
-            return events
+            return events + self._unfilled(working, bar.ts)
         return events + self._fill_with_tif(working, instrument, price, bar.ts, taker)
+
+    def _unfilled(self, working: _Working, ts: int) -> list[Message]:
+        """An order that was not marketable on an eligible bar: IOC and FOK end here, others keep working."""
+        order = working.order
+        if order.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
+            return []
+        del self._working[order.client_order_id]
+        reason = f"{order.time_in_force.value.upper()}_NOT_FILLED"
+        return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
 
     def _fill_with_tif(
         self, working: _Working, instrument: Instrument, price: Decimal, ts: int, taker: bool
@@ -488,6 +528,12 @@ class SimulatedVenue:
             working.watermark = dbar.low
             working.trail_stop = min(working.trail_stop, self._trail_level(order, dbar.low))
 
+    def _start_volume(self, instrument: Instrument, bar: Bar) -> None:
+        """Open the bar's volume budget once: every fill on the same bar draws from it."""
+        if self._volume_ts.get(instrument.id) != bar.ts:
+            self._volume_ts[instrument.id] = bar.ts
+            self._volume_left[instrument.id] = self._volume_cap(instrument, bar)
+
     def _volume_cap(self, instrument: Instrument, bar: Bar) -> Decimal | None:
         cap = self.config.volume_cap
         if cap is None or bar.volume <= 0:
@@ -507,5 +553,4 @@ class SimulatedVenue:
         return events
 
     def _decimal_bar(self, instrument: Instrument, bar: Bar) -> _DecimalBar:
-        make = instrument.make_price
-        return _DecimalBar(make(bar.open), make(bar.high), make(bar.low), make(bar.close))
+        return _DecimalBar(instrument, bar)

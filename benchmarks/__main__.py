@@ -1,0 +1,17 @@
+"""`make bench`: every benchmark in one run, peers measured side by side on the same machine."""
+
+from __future__ import annotations
+
+import platform
+
+from benchmarks import backtest_vs_backtrader
+
+
+def main() -> None:
+    print(f"Benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
+          f"python {platform.python_version()}")
+    backtest_vs_backtrader.main()
+
+
+if __name__ == "__main__":
+    main()
