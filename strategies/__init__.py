@@ -15,8 +15,7 @@ from trading.errors import ConfigError
 from trading.strategy import Strategy, StrategyType, load_strategy_class
 
 BUILTIN: dict[str, StrategyType] = {
-    cls.name: cls
-    for cls in (SmaCross, EmaCross, RsiReversion, BollingerBreakout, MacdCross, OpeningRangeBreakout)
+    cls.name: cls for cls in (SmaCross, EmaCross, RsiReversion, BollingerBreakout, MacdCross, OpeningRangeBreakout)
 }
 
 

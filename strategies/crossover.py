@@ -42,6 +42,13 @@ class MovingAverageCross(Strategy[CrossoverConfig]):
         slow = self.average(bars.close, self.config.slow)
         return {"fast": fast, "slow": slow, "cross": crossover(fast, slow)}
 
+    def signals(
+        self, bars: BarSeries, values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        if self.config.allow_short:
+            return None
+        return values["cross"] > 0, values["cross"] < 0
+
     def on_bar(self, bar: Bar) -> None:
         cross = self.ind["cross"][self.i]
         if cross == 0 or self.has_open_orders():

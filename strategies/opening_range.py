@@ -42,9 +42,7 @@ class OpeningRangeBreakout(Strategy[OpeningRangeConfig]):
     config_class: ClassVar[type[StrategyConfig]] = OpeningRangeConfig
 
     def indicators(self, bars: BarSeries) -> Mapping[str, npt.NDArray[np.float64]]:
-        local = pd.DatetimeIndex(pd.to_datetime(bars.ts, unit="ns", utc=True)).tz_convert(
-            self.config.timezone
-        )
+        local = pd.DatetimeIndex(pd.to_datetime(bars.ts, unit="ns", utc=True)).tz_convert(self.config.timezone)
         day = pd.Series((local.year * 10_000 + local.month * 100 + local.day).to_numpy())
         bar_of_day = day.groupby(day).cumcount().to_numpy()
         in_range = bar_of_day < self.config.range_bars

@@ -37,6 +37,12 @@ class RsiReversion(Strategy[RsiReversionConfig]):
     def indicators(self, bars: BarSeries) -> Mapping[str, npt.NDArray[np.float64]]:
         return {"rsi": rsi(bars.close, self.config.period)}
 
+    def signals(
+        self, bars: BarSeries, values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        with np.errstate(invalid="ignore"):
+            return values["rsi"] < self.config.oversold, values["rsi"] > self.config.exit_level
+
     def on_bar(self, bar: Bar) -> None:
         value = self.ind["rsi"][self.i]
         if math.isnan(value) or self.has_open_orders():
@@ -63,6 +69,12 @@ class BollingerBreakout(Strategy[BollingerBreakoutConfig]):
     def indicators(self, bars: BarSeries) -> Mapping[str, npt.NDArray[np.float64]]:
         upper, middle, lower = bollinger(bars.close, self.config.period, self.config.width)
         return {"upper": upper, "middle": middle, "lower": lower}
+
+    def signals(
+        self, bars: BarSeries, values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        with np.errstate(invalid="ignore"):
+            return bars.close > values["upper"], bars.close < values["middle"]
 
     def on_bar(self, bar: Bar) -> None:
         upper = self.ind["upper"][self.i]
@@ -97,6 +109,11 @@ class MacdCross(Strategy[MacdCrossConfig]):
     def indicators(self, bars: BarSeries) -> Mapping[str, npt.NDArray[np.float64]]:
         line, signal, hist = macd(bars.close, self.config.fast, self.config.slow, self.config.signal)
         return {"macd": line, "signal": signal, "hist": hist, "cross": crossover(line, signal)}
+
+    def signals(
+        self, bars: BarSeries, values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        return values["cross"] > 0, values["cross"] < 0
 
     def on_bar(self, bar: Bar) -> None:
         cross = self.ind["cross"][self.i]

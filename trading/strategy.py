@@ -84,6 +84,13 @@ class Strategy(Generic[C]):
         """Whole-array indicators, each as long as `bars`; must be causal (no look-ahead)."""
         return {}
 
+    def signals(
+        self, bars: BarSeries, values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        """Long-only (entries, exits) arrays for the vectorized fast path, or None if this strategy's
+        `on_bar` is not such a signal rule (then sweeps use the event-driven engine)."""
+        return None
+
     def on_start(self) -> None:
         """Called once before the first bar."""
 
@@ -114,9 +121,7 @@ class Strategy(Generic[C]):
         converted: dict[str, list[float]] = {}
         for key, array in values.items():
             if len(array) != length:
-                raise ConfigError(
-                    f"strategy {self.name}: indicator {key!r} has {len(array)} values for {length} bars"
-                )
+                raise ConfigError(f"strategy {self.name}: indicator {key!r} has {len(array)} values for {length} bars")
             converted[key] = np.asarray(array, dtype=np.float64).tolist()
         self.ind = converted
 
@@ -212,9 +217,7 @@ class Strategy(Generic[C]):
             stop_price=entry_price if entry_type is OrderType.STOP else None,
         )
         exit_side = side.opposite
-        stop = self.order(
-            exit_side, entry.quantity, order_type=OrderType.STOP, stop_price=stop_loss, reduce_only=True
-        )
+        stop = self.order(exit_side, entry.quantity, order_type=OrderType.STOP, stop_price=stop_loss, reduce_only=True)
         take = self.order(
             exit_side, entry.quantity, order_type=OrderType.LIMIT, limit_price=take_profit, reduce_only=True
         )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from trading.backtest.engine import BacktestConfig, BacktestEngine, BacktestResult
+from trading.backtest.vectorized import VectorCosts, VectorResult, run_signals
 from trading.data.bars import BarSeries
 from trading.data.loaders import load_bars
 from trading.errors import ConfigError
@@ -90,9 +91,7 @@ def build_instrument(spec: BacktestSpec, series: BarSeries) -> Instrument:
     tick = Decimal(spec.tick_size) if spec.tick_size is not None else infer_tick_size(series)
     sessions = (TradingSession.parse(spec.session, spec.timezone),) if spec.session else ()
     if spec.flatten_at_close and not sessions:
-        raise ConfigError(
-            "flatten at the session close needs a session (--session HH:MM-HH:MM)", key="session"
-        )
+        raise ConfigError("flatten at the session close needs a session (--session HH:MM-HH:MM)", key="session")
     margin = spec.margin is not None
     return Instrument(
         id=InstrumentId(spec.symbol, spec.venue),
@@ -113,9 +112,7 @@ def _lot_for(size: Decimal) -> Decimal:
     return Decimal(1) if not isinstance(exponent, int) or exponent >= 0 else Decimal(1).scaleb(exponent)
 
 
-def prepare(
-    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries | None = None
-) -> BacktestEngine:
+def prepare(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries | None = None) -> BacktestEngine:
     """Load the data (unless given) and build the engine, validating everything before any bar runs."""
     if series is None:
         series = load_bars(Path(spec.data), tz=spec.timezone, on_bad_rows=spec.on_bad_rows)
@@ -135,8 +132,41 @@ def prepare(
     )
 
 
-def run_backtest(
-    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries | None = None
-) -> BacktestResult:
+def run_backtest(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries | None = None) -> BacktestResult:
     """Run one backtest described by `spec`."""
     return prepare(spec, strategy_class, series).run()
+
+
+def vector_compatible(spec: BacktestSpec) -> str:
+    """Why `spec` cannot use the vectorized fast path ('' if it can)."""
+    if spec.slippage_ticks:
+        return "slippage"
+    if spec.volume_cap is not None:
+        return "volume cap"
+    if spec.session or spec.flatten_at_close:
+        return "trading sessions"
+    if spec.margin is not None:
+        return "margin accounting"
+    return ""
+
+
+def run_vectorized(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> VectorResult | None:
+    """The fast path for `spec`, or None when the strategy or the options need the event engine."""
+    if vector_compatible(spec):
+        return None
+    instrument = build_instrument(spec, series)
+    config = build_config(strategy_class, {"instrument_id": str(instrument.id), "size": spec.size, **spec.params})
+    strategy = strategy_class(config)
+    values = strategy.indicators(series)
+    signals = strategy.signals(series, values)
+    if signals is None:
+        return None
+    costs = VectorCosts(
+        size=float(spec.size),
+        multiplier=float(spec.multiplier),
+        fee_per_unit=float(spec.commission_per_unit),
+        fee_rate=float(spec.commission_pct) / 100.0,
+    )
+    return run_signals(
+        series, signals[0], signals[1], starting_cash=float(spec.cash), fill=FillTiming(spec.fill), costs=costs
+    )
