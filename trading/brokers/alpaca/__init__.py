@@ -1,0 +1,1 @@
+"""Alpaca adapter (alpaca-py): US equities and crypto, paper and live."""

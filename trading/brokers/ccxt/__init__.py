@@ -1,0 +1,1 @@
+"""Crypto exchanges through ccxt unified API (Binance spot first, testnet by default)."""

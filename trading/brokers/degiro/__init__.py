@@ -1,0 +1,1 @@
+"""Degiro adapter (degiro-connector). EXPERIMENTAL: unofficial API."""

@@ -1,0 +1,1 @@
+"""Interactive Brokers adapter (ib_insync against TWS or IB Gateway)."""
