@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from trading.data.bars import Bar, BarSeries
 from trading.indicators import crossover, ema, sma
@@ -19,11 +19,14 @@ class CrossoverConfig(StrategyConfig):
     slow: int = Field(30, ge=2, description="Slow average period")
     allow_short: bool = Field(False, description="Go short on a downward cross instead of only exiting")
 
-    @model_validator(mode="after")
-    def _fast_below_slow(self) -> CrossoverConfig:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
-        return self
+    @field_validator("slow")
+    @classmethod
+    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
+        # A field validator (not a model one), so the error names the key: `slow`.
+        fast = info.data.get("fast")
+        if fast is not None and fast >= slow:
+            raise ValueError(f"fast ({fast}) must be smaller than slow ({slow})")
+        return slow
 
 
 class MovingAverageCross(Strategy[CrossoverConfig]):

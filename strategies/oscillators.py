@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from trading.data.bars import Bar, BarSeries
 from trading.indicators import bollinger, crossover, macd, rsi
@@ -20,11 +20,14 @@ class RsiReversionConfig(StrategyConfig):
     oversold: float = Field(30.0, gt=0, lt=100, description="Buy when RSI falls below this level")
     exit_level: float = Field(50.0, gt=0, lt=100, description="Sell when RSI rises above this level")
 
-    @model_validator(mode="after")
-    def _levels_ordered(self) -> RsiReversionConfig:
-        if self.oversold >= self.exit_level:
-            raise ValueError(f"oversold ({self.oversold}) must be below exit_level ({self.exit_level})")
-        return self
+    @field_validator("exit_level")
+    @classmethod
+    def _exit_above_oversold(cls, exit_level: float, info: ValidationInfo) -> float:
+        # A field validator (not a model one), so the error names the key: `exit_level`.
+        oversold = info.data.get("oversold")
+        if oversold is not None and oversold >= exit_level:
+            raise ValueError(f"oversold ({oversold}) must be below exit_level ({exit_level})")
+        return exit_level
 
 
 class RsiReversion(Strategy[RsiReversionConfig]):
@@ -92,11 +95,13 @@ class MacdCrossConfig(StrategyConfig):
     slow: int = Field(26, ge=3, description="Slow EMA period")
     signal: int = Field(9, ge=2, description="Signal line EMA period")
 
-    @model_validator(mode="after")
-    def _fast_below_slow(self) -> MacdCrossConfig:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
-        return self
+    @field_validator("slow")
+    @classmethod
+    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
+        fast = info.data.get("fast")
+        if fast is not None and fast >= slow:
+            raise ValueError(f"fast ({fast}) must be smaller than slow ({slow})")
+        return slow
 
 
 class MacdCross(Strategy[MacdCrossConfig]):

@@ -80,7 +80,7 @@ def crossover(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     last_nonzero = np.maximum.accumulate(nonzero_at)
     nzd = np.where(last_nonzero >= 0, diff[np.clip(last_nonzero, 0, None)], np.nan)
     previous_nzd = np.empty(n)
-    previous_nzd[0] = np.nan
+    previous_nzd[:1] = np.nan  # a slice, so an empty window (a live start) works too
     previous_nzd[1:] = nzd[:-1]
     result = np.zeros(n)
     with np.errstate(invalid="ignore"):

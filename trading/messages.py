@@ -6,7 +6,7 @@ what the journal stores and what the gateway streams.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -21,8 +21,8 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for name in self.__dataclass_fields__:
-            data[name] = _encode(getattr(self, name))
+        for spec in fields(self):  # not `__dataclass_fields__`: that also lists the `kind` ClassVar
+            data[spec.name] = _encode(getattr(self, spec.name))
         return data
 
 
@@ -188,7 +188,8 @@ def message_from_dict(data: dict[str, Any]) -> Message:
     """Rebuild a message from `to_dict` output (the journal's payload)."""
     cls = MESSAGE_TYPES[data["kind"]]
     values: dict[str, Any] = {}
-    for name, spec in cls.__dataclass_fields__.items():
+    for spec in fields(cls):
+        name = spec.name
         if name not in data:
             continue
         raw = data[name]

@@ -273,9 +273,7 @@ class BacktestEngine:
         final_value = self.account.equity(marks) if marks else self.account.cash
         equity = self._equity_curve()
         summaries = [
-            TradeSummary(
-                pnl=float(t.pnl), return_pct=t.return_pct, bars_held=t.bars_held, fees=float(t.commission)
-            )
+            TradeSummary(pnl=float(t.pnl), return_pct=t.return_pct, bars_held=t.bars_held, fees=float(t.commission))
             for t in self.trades.trades
         ]
         held = (

@@ -26,10 +26,11 @@ class Trade:
     pnl: Decimal  # realized P&L net of commissions
     commission: Decimal
     bars_held: int
+    multiplier: Decimal = Decimal(1)  # contract multiplier: P&L is in money, so the notional needs it too
 
     @property
     def return_pct(self) -> float:
-        notional = self.entry_price * self.quantity
+        notional = self.entry_price * self.quantity * self.multiplier
         return float(self.pnl / notional * 100) if notional else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class TradeTracker:
                 pnl=trade.realized - trade.commission,
                 commission=trade.commission,
                 bars_held=bar_index - trade.entry_bar,
+                multiplier=self._positions[instrument_id].multiplier,
             )
         )
 

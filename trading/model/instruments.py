@@ -103,12 +103,15 @@ class Instrument:
             price = Decimal(repr(value))  # the fast path of `to_decimal` for the common case (bar prices)
         else:
             price = to_decimal(value, what=f"{self.id} price")
-            if price <= 0:
-                raise InvalidValue(f"{self.id}: price must be positive, got {price}")
         tick = self.tick_size
-        if _is_power_of_ten(tick):
-            return price.quantize(tick, rounding=ROUND_HALF_EVEN)
-        return (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
+        quantum = _tick_quantum(tick)
+        if quantum is not None:
+            rounded = price.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        else:
+            rounded = (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
+        if rounded <= 0:  # after rounding: a positive price below half a tick is no price either
+            raise InvalidValue(f"{self.id}: price must be positive on the tick grid {tick}, got {price}")
+        return rounded
 
     def make_quantity(self, value: float | str | Decimal) -> Decimal:
         """An exact quantity rounded down to the lot size. Rejects NaN, inf, negative and below-minimum."""
@@ -128,9 +131,12 @@ class Instrument:
 
 
 @functools.lru_cache(maxsize=256)
-def _is_power_of_ten(tick: Decimal) -> bool:
-    """A tick like 0.01 or 1E-8: prices round with one `quantize` instead of divide-round-multiply."""
-    return tick.normalize().as_tuple().digits == (1,)
+def _tick_quantum(tick: Decimal) -> Decimal | None:
+    """For a tick like 0.01 or 1E-8, also written "0.01000000" as venues do: the quantum that puts a price on the
+    grid with one `quantize` instead of divide-round-multiply. None for other ticks (0.25, 10)."""
+    normal = tick.normalize()  # "0.01000000" would otherwise quantize to 8 decimals: off the 0.01 grid
+    _sign, digits, exponent = normal.as_tuple()
+    return normal if digits == (1,) and isinstance(exponent, int) and exponent <= 0 else None
 
 
 def to_decimal(value: float | int | str | Decimal, *, what: str = "value") -> Decimal:

@@ -139,6 +139,7 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
     # reach us first. The fill is real money: record it.
     (S.CANCELED, E.PARTIAL_FILL): S.CANCELED,
     (S.CANCELED, E.FILL): S.FILLED,
+    (S.EXPIRED, E.PARTIAL_FILL): S.EXPIRED,  # the same race with the venue's expiry
     (S.EXPIRED, E.FILL): S.FILLED,
 }
 

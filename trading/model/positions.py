@@ -3,7 +3,8 @@
 A position keeps its signed quantity and its signed cost basis (sum of quantity x price of what is open).
 When a fill reduces it, the cost removed is the same number that leaves the basis, so realized plus
 unrealized P&L always equals the cash that moved, to the last digit, even when the average price is a
-repeating decimal.
+repeating decimal: the cost removed is rounded to a fine finite quantum first, because a repeating decimal
+would be rounded again by every later sum and product and the totals would drift in the last digit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from trading.model.identifiers import InstrumentId
 
 ZERO = Decimal(0)
+COST_QUANTUM_EXPONENT = -12  # cost removed by a partial close: 1e-12 of a price unit, or the basis's own digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class Position:
             cost_removed = (
                 self.cost_basis
                 if closing == abs(self.quantity)
-                else (self.cost_basis * closing / abs(self.quantity))
+                else _finite(self.cost_basis * closing / abs(self.quantity), self.cost_basis)
             )
             realized = (direction * closing * price - cost_removed) * self.multiplier
             self.cost_basis -= cost_removed
@@ -111,3 +113,10 @@ class Position:
             ts_opened=int(data.get("ts_opened", 0)),
             ts_last=int(data.get("ts_last", 0)),
         )
+
+
+def _finite(value: Decimal, basis: Decimal) -> Decimal:
+    """`value` rounded to 1e-12, or to `basis`'s exponent if that is finer: short enough that sums stay exact."""
+    exponent = basis.as_tuple().exponent
+    finest = min(exponent, COST_QUANTUM_EXPONENT) if isinstance(exponent, int) else COST_QUANTUM_EXPONENT
+    return value.quantize(Decimal(1).scaleb(finest))

@@ -69,7 +69,7 @@ class PortfolioView(Protocol):
 class RiskEngine:
     """Pre-trade checks plus the ACTIVE / REDUCING / HALTED state machine."""
 
-    limits: RiskLimits = field(default_factory=lambda: RiskLimits())
+    limits: RiskLimits = field(default_factory=RiskLimits)
     state: TradingState = TradingState.ACTIVE
     reason: str = ""
     kill_switch: bool = False

@@ -43,7 +43,7 @@ def session_calendar(
         )
         open_ns = (session.open.hour * 60 + session.open.minute) * NS_PER_MINUTE
         close_ns = (session.close.hour * 60 + session.close.minute) * NS_PER_MINUTE
-        weekday_ok = np.isin(local.weekday.to_numpy(), list(session.weekdays))
+        weekday_ok = np.isin(local.day_of_week.to_numpy(), list(session.weekdays))
         inside = weekday_ok & (minute_ns >= open_ns) & (minute_ns < close_ns)
         in_session |= inside
         session_end |= inside & (minute_ns + bar_interval_ns >= close_ns)

@@ -164,21 +164,19 @@ class SimulatedVenue:
             return [
                 OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, now, problem)
             ]
-        if order.parent_id is not None and order.parent_id in self.orders:
-            parent = self.orders[order.parent_id]
-            if parent.status is not OrderStatus.FILLED:
+        if order.parent_id is not None:
+            parent = self.orders[order.parent_id]  # known: `_validate` checked
+            if parent.is_open or parent.filled_quantity == 0:
+                # Wait for the parent; if it is already done without a fill, the release cancels at once.
                 self._held.setdefault(order.parent_id, []).append(order)
                 order.apply(OrderTrigger.ACCEPT, now)
                 order.venue_order_id = VenueOrderId(f"{self.config.venue}-{order.client_order_id}")
-                return [
-                    OrderAccepted(
-                        order.client_order_id,
-                        order.strategy_id,
-                        order.instrument_id,
-                        now,
-                        order.venue_order_id,
-                    )
-                ]
+                accepted = OrderAccepted(
+                    order.client_order_id, order.strategy_id, order.instrument_id, now, order.venue_order_id
+                )
+                released = [] if parent.is_open else self._release_children(parent, now)
+                return [accepted, *released]
+            order.quantity = parent.filled_quantity
         return self._accept(order, bar, in_session, now)
 
     def cancel(
@@ -188,8 +186,10 @@ class SimulatedVenue:
         if order is None or not order.is_open:
             return []
         self._working.pop(client_order_id, None)
+        if order.parent_id is not None and order in self._held.get(order.parent_id, ()):
+            self._held[order.parent_id].remove(order)  # a child canceled while it waits for its parent
         events: list[Message] = [self._cancel_event(order, ts, reason)]
-        events += self._cancel_children(order, ts)
+        events += self._release_children(order, ts)
         return events
 
     def replace(
@@ -218,6 +218,10 @@ class SimulatedVenue:
                     f"REPLACE_QUANTITY_BELOW_FILLED: {quantity} <= filled {order.filled_quantity}",
                 )
             ]
+        instrument = self.account.instruments[order.instrument_id]
+        problem = _off_grid(instrument, quantity, {"limit_price": limit_price, "stop_price": stop_price})
+        if problem:
+            return [OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, ts, problem)]
         if quantity is not None:
             order.quantity = quantity
         if limit_price is not None:
@@ -263,7 +267,7 @@ class SimulatedVenue:
                 events.append(
                     OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
                 )
-                events += self._cancel_children(order, bar.ts)
+                events += self._release_children(order, bar.ts)
                 continue
             events += self._match(working, instrument, bar, dbar)
         return events
@@ -277,7 +281,7 @@ class SimulatedVenue:
                 del self._working[order.client_order_id]
                 order.apply(OrderTrigger.EXPIRE, ts)
                 events.append(OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, ts))
-                events += self._cancel_children(order, ts)
+                events += self._release_children(order, ts)
         return events
 
     def fill_at(self, order: Order, price: Decimal, ts: int) -> list[Message]:
@@ -294,12 +298,13 @@ class SimulatedVenue:
         instrument = self.account.instruments.get(order.instrument_id)
         if instrument is None:
             return f"UNKNOWN_INSTRUMENT: {order.instrument_id}"
-        if order.quantity % instrument.lot_size != 0:
-            return f"QUANTITY_NOT_ON_LOT: {order.quantity} is not a multiple of {instrument.lot_size}"
-        for name in ("limit_price", "stop_price"):
-            price = getattr(order, name)
-            if price is not None and price % instrument.tick_size != 0:
-                return f"PRICE_NOT_ON_TICK: {name} {price} is not a multiple of {instrument.tick_size}"
+        if order.parent_id is not None and order.parent_id not in self.orders:
+            return f"PARENT_UNKNOWN: parent order {order.parent_id} never reached the venue"
+        problem = _off_grid(
+            instrument, order.quantity, {"limit_price": order.limit_price, "stop_price": order.stop_price}
+        )
+        if problem:
+            return problem
         if (
             order.side is OrderSide.SELL
             and not instrument.shortable
@@ -334,6 +339,7 @@ class SimulatedVenue:
         close = instrument.make_price(bar.close)
         buy = order.side is OrderSide.BUY
         price: Decimal | None = None
+        events: list[Message] = []
         if order.order_type is OrderType.MARKET:
             price = self.config.slippage.adjust(instrument, order.side, close)
         elif order.order_type is OrderType.LIMIT:
@@ -348,13 +354,16 @@ class SimulatedVenue:
                 else:
                     working.triggered = True
                     order.apply(OrderTrigger.TRIGGER, bar.ts)
+                    events.append(
+                        OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
+                    )
                     assert order.limit_price is not None
                     if (close <= order.limit_price) if buy else (close >= order.limit_price):
                         price = close
         if price is None:
-            return self._unfilled(working, bar.ts)
+            return events + self._unfilled(working, bar.ts)
         self._start_volume(instrument, bar)
-        return self._fill_with_tif(working, instrument, price, bar.ts, taker=True)
+        return events + self._fill_with_tif(working, instrument, price, bar.ts, taker=True)
 
     def _match(self, working: _Working, instrument: Instrument, bar: Bar, dbar: _DecimalBar) -> list[Message]:
         order = working.order
@@ -413,7 +422,8 @@ class SimulatedVenue:
         quantity = order.leaves_quantity if available is None else min(order.leaves_quantity, available)
         if order.time_in_force is TimeInForce.FOK and quantity < order.leaves_quantity:
             del self._working[order.client_order_id]
-            return [self._cancel_event(order, ts, "FOK_NOT_FILLED: not enough volume for the whole order")]
+            reason = "FOK_NOT_FILLED: not enough volume for the whole order"
+            return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
         events: list[Message] = []
         if quantity > 0:
             events += self._execute(working, instrument, quantity, price, ts, taker)
@@ -424,6 +434,7 @@ class SimulatedVenue:
         ):
             del self._working[order.client_order_id]
             events.append(self._cancel_event(order, ts, "IOC_REMAINDER_CANCELED"))
+            events += self._release_children(order, ts)
         return events
 
     def _execute(
@@ -439,7 +450,7 @@ class SimulatedVenue:
         commission = self.config.fees.commission(instrument, quantity, price)
         if self.config.check_funds and not self._affordable(order, instrument, quantity, price, commission):
             self._working.pop(order.client_order_id, None)
-            return [self._cancel_event(order, ts, "INSUFFICIENT_FUNDS"), *self._cancel_children(order, ts)]
+            return [self._cancel_event(order, ts, "INSUFFICIENT_FUNDS"), *self._release_children(order, ts)]
         self._trade_seq += 1
         fill = Fill(
             trade_id=TradeId(f"{self.config.venue}-T{self._trade_seq}"),
@@ -467,10 +478,7 @@ class SimulatedVenue:
             for linked in order.linked_ids:
                 events += self.cancel(linked, ts, reason=f"OCO: {order.client_order_id} filled")
         if order.status is OrderStatus.FILLED:
-            for child in self._held.pop(order.client_order_id, []):
-                if child.is_open:
-                    child.quantity = order.filled_quantity
-                    self._working[child.client_order_id] = _Working(child, accepted_ts=ts)
+            events += self._release_children(order, ts)
         return events
 
     def _affordable(
@@ -545,12 +553,35 @@ class SimulatedVenue:
         order.apply(OrderTrigger.CANCEL, ts, reason)
         return OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
 
-    def _cancel_children(self, order: Order, ts: int) -> list[Message]:
+    def _release_children(self, parent: Order, ts: int) -> list[Message]:
+        """A bracket parent is done: its children work for the quantity it filled, or are canceled if none."""
         events: list[Message] = []
-        for child in self._held.pop(order.client_order_id, []):
-            if child.is_open:
-                events.append(self._cancel_event(child, ts, f"parent {order.client_order_id} did not fill"))
+        for child in self._held.pop(parent.client_order_id, []):
+            if not child.is_open:
+                continue
+            if parent.filled_quantity == 0:
+                events.append(self._cancel_event(child, ts, f"parent {parent.client_order_id} did not fill"))
+                continue
+            if child.quantity != parent.filled_quantity:
+                child.quantity = parent.filled_quantity
+                child.apply(OrderTrigger.UPDATE, ts)
+                events.append(
+                    OrderUpdated(
+                        child.client_order_id, child.strategy_id, child.instrument_id, ts, child.quantity
+                    )
+                )
+            self._working[child.client_order_id] = _Working(child, accepted_ts=ts)
         return events
 
     def _decimal_bar(self, instrument: Instrument, bar: Bar) -> _DecimalBar:
         return _DecimalBar(instrument, bar)
+
+
+def _off_grid(instrument: Instrument, quantity: Decimal | None, prices: dict[str, Decimal | None]) -> str:
+    """Why a quantity or price is off the instrument's lot/tick grid ("" if it is on it; None is not checked)."""
+    if quantity is not None and quantity % instrument.lot_size != 0:
+        return f"QUANTITY_NOT_ON_LOT: {quantity} is not a multiple of {instrument.lot_size}"
+    for name, price in prices.items():
+        if price is not None and price % instrument.tick_size != 0:
+            return f"PRICE_NOT_ON_TICK: {name} {price} is not a multiple of {instrument.tick_size}"
+    return ""
