@@ -141,6 +141,12 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipelines.backtest import main as sweep_main
+
+    return sweep_main(args.rest)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dto.demo import run_demo
 
@@ -151,6 +157,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "backtest": cmd_backtest,
     "strategies": cmd_strategies,
     "demo": cmd_demo,
+    "sweep": cmd_sweep,
 }
 
 
@@ -169,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     strategies.add_argument("--json", action="store_true")
 
     sub.add_parser("demo", help="backtest built-in strategies on shipped real data and print reports")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="parameter sweep / walk-forward on Ray Data (see `dto sweep --help`)",
+        add_help=False,
+        prefix_chars="\0",  # every argument goes to the pipeline's own parser
+    )
+    sweep.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 

@@ -1,0 +1,30 @@
+"""Start or join the Ray cluster a pipeline runs on, and shut down only what was started here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ray  # noqa: TID251 - pipelines/ is where Ray code lives
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Use the Ray this process is already connected to; else join `address` (or the job's cluster when run
+    by `ray job submit`); else start a private local Ray. Only a connection made here is closed here."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    elif os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)  # inside `ray job submit`: the job's own cluster
+    else:
+        # address="local": never join a cluster some file in /tmp happens to point at.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
