@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import platform
 
-from benchmarks import backtest_vs_backtrader
+from benchmarks import backtest_vs_backtrader, sweep_vs_vectorbt
 
 
 def main() -> None:
     print(f"Benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
           f"python {platform.python_version()}")
     backtest_vs_backtrader.main()
+    sweep_vs_vectorbt.main()
 
 
 if __name__ == "__main__":

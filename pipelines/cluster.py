@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import ray  # noqa: TID251 - pipelines/ is where Ray code lives
+import ray
 
 
 @contextmanager

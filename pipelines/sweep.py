@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
 import pyarrow as pa
-import ray  # noqa: TID251 - pipelines/ is where Ray code lives
-from ray.data import DataContext  # noqa: TID251
+import ray
+from ray.data import DataContext
 
 from pipelines.evaluation import result_row, rows_to_table, run_cell
 from pipelines.plan import SweepPlan, cell_spec

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import ray  # noqa: TID251 - pipelines/ is where Ray code lives
+import ray
 
 from pipelines.plan import SweepPlan
 from pipelines.results import metric_value

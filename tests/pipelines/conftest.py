@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray  # noqa: TID251 - tests of the Ray layer
+    import ray
 
     started = False
     if not ray.is_initialized():

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 from pipeline_support import ROOT
-from ray.autoscaler._private.util import prepare_config, validate_config  # noqa: TID251 - Ray's schema
-from ray.runtime_env import RuntimeEnv  # noqa: TID251
+from ray.autoscaler._private.util import prepare_config, validate_config
+from ray.runtime_env import RuntimeEnv
 
 
 def _cluster() -> dict[str, Any]:

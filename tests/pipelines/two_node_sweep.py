@@ -12,8 +12,8 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 
 def run(argv: list[str]) -> int:
-    import ray  # noqa: TID251 - tests of the Ray layer
-    from ray.cluster_utils import Cluster  # noqa: TID251
+    import ray
+    from ray.cluster_utils import Cluster
 
     from pipelines.backtest import main
 
