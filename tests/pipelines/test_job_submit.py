@@ -1,7 +1,7 @@
 """A real `ray start --head` on private ports and `ray job submit` of a sweep config, end to end.
 
 The head runs in its own temp dir with its own token; it is stopped by the process ids of exactly the
-processes that belong to that temp dir (never `ray stop`, never by process name).
+processes that belong to that temp dir (never the Ray CLI's stop-everything command, never by process name).
 """
 
 from __future__ import annotations
