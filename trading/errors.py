@@ -60,9 +60,7 @@ class BrokerError(TradingError):
 class RetryLater(BrokerError):
     """Temporary failure: the same call may succeed later."""
 
-    def __init__(
-        self, message: str, *, venue: str = "", detail: str = "", retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, venue: str = "", detail: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, venue=venue, detail=detail)
         self.retry_after = retry_after
 

@@ -115,8 +115,12 @@ class OrderExpired(OrderEventMessage):
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled(Message):
+    """A fill, with what it did to the venue-side position (when the venue books one: the simulated venue)."""
+
     kind: ClassVar[str] = "OrderFilled"
     fill: Fill
+    position_quantity: Decimal | None = None  # the position after this fill
+    realized_pnl: Decimal | None = None  # realized by this fill, before commission
 
 
 @dataclass(frozen=True, slots=True)

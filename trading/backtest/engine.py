@@ -10,6 +10,7 @@ no Decimal work unless an order is working.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,6 +178,15 @@ class BacktestEngine:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> BacktestResult:
+        # Everything alive before the run (modules, data, Ray, pandas) is moved out of the collector's
+        # reach, so the cyclic GC only scans what the run allocates: about 6% of a fill-heavy run.
+        gc.freeze()
+        try:
+            return self._run()
+        finally:
+            gc.unfreeze()
+
+    def _run(self) -> BacktestResult:
         started = time.perf_counter()
         series = self.series
         n = len(series)
@@ -224,7 +234,10 @@ class BacktestEngine:
                 self.fills.append(fill)
                 index = self._bar.index if self._bar is not None else 0
                 self.fill_bars.append(index)
-                self.trades.on_fill(fill, self.traded_instrument.multiplier, index)
+                assert event.position_quantity is not None and event.realized_pnl is not None  # the sim books
+                self.trades.on_fill(
+                    fill, event.position_quantity, event.realized_pnl, self.traded_instrument.multiplier, index
+                )
                 self.strategy.on_order_filled(fill)
             else:
                 self.strategy.on_order_event(event)
@@ -254,39 +267,28 @@ class BacktestEngine:
         )
         self._dispatch(self.venue.fill_at(order, price, bar.ts))
 
-    def _equity_curve(self) -> npt.NDArray[np.float64]:
-        """Equity at each bar's close, rebuilt from fills (floats: for statistics, not for booking)."""
+    def _curves(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(equity at each bar's close, position held after each bar), rebuilt from the fills with numpy.
+        Floats: these feed statistics, not the books."""
         n = len(self.series)
         multiplier = float(self.traded_instrument.multiplier)
-        cash_flow = np.zeros(n)
-        quantity_change = np.zeros(n)
-        for fill, index in zip(self.fills, self.fill_bars, strict=True):
-            signed = float(fill.signed_quantity)
-            cash_flow[index] -= signed * float(fill.price) * multiplier + float(fill.commission)
-            quantity_change[index] += signed
+        index = np.asarray(self.fill_bars, dtype=np.int64)
+        signed = np.array([float(f.signed_quantity) for f in self.fills])
+        price = np.array([float(f.price) for f in self.fills])
+        commission = np.array([float(f.commission) for f in self.fills])
+        cash_flow = np.bincount(index, weights=-(signed * price * multiplier + commission), minlength=n)
+        held = np.cumsum(np.bincount(index, weights=signed, minlength=n), dtype=np.float64)
         cash = float(self.config.starting_cash) + np.cumsum(cash_flow)
-        held = np.cumsum(quantity_change)
-        return np.asarray(cash + held * self.series.close * multiplier, dtype=np.float64)
+        return np.asarray(cash + held * self.series.close * multiplier, dtype=np.float64), held
 
     def _result(self, elapsed: float) -> BacktestResult:
         marks = self.venue.marks()
         final_value = self.account.equity(marks) if marks else self.account.cash
-        equity = self._equity_curve()
+        equity, held = self._curves()
         summaries = [
             TradeSummary(pnl=float(t.pnl), return_pct=t.return_pct, bars_held=t.bars_held, fees=float(t.commission))
             for t in self.trades.trades
         ]
-        held = (
-            np.cumsum(
-                np.bincount(
-                    np.asarray(self.fill_bars, dtype=np.int64),
-                    weights=[float(f.signed_quantity) for f in self.fills],
-                    minlength=len(self.series),
-                )
-            )
-            if self.fills
-            else np.zeros(len(self.series))
-        )
         stats = compute_statistics(
             ts_ns=self.series.ts,
             equity=equity,

@@ -9,7 +9,6 @@ from typing import Any
 
 from trading.model.fills import Fill
 from trading.model.identifiers import InstrumentId
-from trading.model.positions import Position
 
 ZERO = Decimal(0)
 
@@ -61,43 +60,44 @@ class _OpenTrade:
     max_quantity: Decimal = ZERO
     realized: Decimal = ZERO
     commission: Decimal = ZERO
+    multiplier: Decimal = Decimal(1)
 
 
 class TradeTracker:
-    """Turns a stream of fills into closed round trips, using its own `Position` for the arithmetic."""
+    """Turns fills into closed round trips. It reads what each fill did to the position from the venue's
+    booking (`OrderFilled.position_quantity` / `realized_pnl`), so the arithmetic is done once."""
 
     def __init__(self) -> None:
         self.trades: list[Trade] = []
-        self._positions: dict[InstrumentId, Position] = {}
         self._open: dict[InstrumentId, _OpenTrade] = {}
 
-    def on_fill(self, fill: Fill, multiplier: Decimal, bar_index: int) -> None:
-        position = self._positions.setdefault(fill.instrument_id, Position(fill.instrument_id, multiplier))
-        before = position.quantity
+    def on_fill(
+        self, fill: Fill, position_after: Decimal, realized_pnl: Decimal, multiplier: Decimal, bar_index: int
+    ) -> None:
         signed = fill.signed_quantity
-        change = position.apply(signed, fill.price, fill.commission, fill.ts)
+        before = position_after - signed
         trade = self._open.get(fill.instrument_id)
         closing = ZERO
         if trade is not None and before != 0 and (before > 0) != (signed > 0):
             closing = min(abs(signed), abs(before))
             trade.exit_quantity += closing
             trade.exit_value += closing * fill.price
-            trade.realized += change.realized_pnl
+            trade.realized += realized_pnl
             trade.commission += fill.commission
-            if change.closed:
+            if position_after == 0 or (position_after > 0) != (before > 0):
                 self._close(fill.instrument_id, trade, fill.ts, bar_index)
         opening = abs(signed) - closing
         if opening > 0:
             trade = self._open.get(fill.instrument_id)
             if trade is None:
-                direction = "long" if position.quantity > 0 else "short"
-                trade = _OpenTrade(direction, fill.ts, bar_index)
+                direction = "long" if position_after > 0 else "short"
+                trade = _OpenTrade(direction, fill.ts, bar_index, multiplier=multiplier)
                 self._open[fill.instrument_id] = trade
             trade.entry_quantity += opening
             trade.entry_value += opening * fill.price
             if closing == 0:
                 trade.commission += fill.commission
-            trade.max_quantity = max(trade.max_quantity, abs(position.quantity))
+            trade.max_quantity = max(trade.max_quantity, abs(position_after))
 
     def _close(self, instrument_id: InstrumentId, trade: _OpenTrade, ts: int, bar_index: int) -> None:
         del self._open[instrument_id]
@@ -113,7 +113,7 @@ class TradeTracker:
                 pnl=trade.realized - trade.commission,
                 commission=trade.commission,
                 bars_held=bar_index - trade.entry_bar,
-                multiplier=self._positions[instrument_id].multiplier,
+                multiplier=trade.multiplier,
             )
         )
 

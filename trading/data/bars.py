@@ -140,9 +140,7 @@ class BarSeries:
             index = index.tz_localize("UTC")
         ts = index.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
         volume = (
-            frame["volume"].to_numpy(dtype=np.float64)
-            if "volume" in frame
-            else np.zeros(len(frame), dtype=np.float64)
+            frame["volume"].to_numpy(dtype=np.float64) if "volume" in frame else np.zeros(len(frame), dtype=np.float64)
         )
         return cls(
             ts=ts,

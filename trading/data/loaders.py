@@ -164,9 +164,7 @@ def _read_csv_frame(source: str, *, unnamed_time: bool) -> pd.DataFrame:
                 skip_blank_lines=False,
             )
         header = _split(_first_line(source))
-        frame = pd.read_csv(
-            source, dtype={h: str for h in header if _norm(h) in _TS_NAMES}, skip_blank_lines=False
-        )
+        frame = pd.read_csv(source, dtype={h: str for h in header if _norm(h) in _TS_NAMES}, skip_blank_lines=False)
         if not isinstance(frame.index, pd.RangeIndex):
             # pandas silently turns the first field into the index when every row has one field too many.
             raise DataError(
@@ -295,9 +293,7 @@ def _parse_timestamps(source: str, values: pd.Series | pd.DatetimeIndex, tz: str
         try:
             stamps = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=has_offset))
         except ValueError as exc:  # e.g. naive and offset-carrying timestamps mixed in one column
-            raise DataError(
-                f"{source}: cannot parse timestamps: {exc}", source=source, reason="bad_timestamp"
-            ) from exc
+            raise DataError(f"{source}: cannot parse timestamps: {exc}", source=source, reason="bad_timestamp") from exc
     if stamps.tz is None:
         # Invalid wall-clock times (DST gaps and repeats) become NaT and are reported as bad_timestamp.
         stamps = stamps.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")

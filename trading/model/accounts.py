@@ -72,7 +72,7 @@ class Account:
         signed = fill.signed_quantity
         notional = fill.quantity * fill.price * instrument.multiplier
         if instrument.accounting is Accounting.CASH:
-            self.cash -= signed * fill.price * instrument.multiplier
+            self.cash -= notional if signed > 0 else -notional
         else:
             # Settle the open position's P&L up to the fill price; afterwards the whole position is at it.
             settle = self.settle_prices.get(fill.instrument_id, fill.price)
@@ -109,9 +109,7 @@ class Account:
             if instrument.accounting is Accounting.CASH:
                 total += position.market_value(mark)
             else:
-                total += (
-                    position.quantity * (mark - self.settle_prices[instrument_id]) * instrument.multiplier
-                )
+                total += position.quantity * (mark - self.settle_prices[instrument_id]) * instrument.multiplier
         return total
 
     def margin_used(self) -> Decimal:
@@ -131,9 +129,7 @@ class Account:
         return sum((p.unrealized_pnl(marks[i]) for i, p in self.positions.items() if p.quantity != 0), ZERO)
 
     def gross_exposure(self, marks: dict[InstrumentId, Decimal]) -> Decimal:
-        return sum(
-            (abs(p.market_value(marks[i])) for i, p in self.positions.items() if p.quantity != 0), ZERO
-        )
+        return sum((abs(p.market_value(marks[i])) for i, p in self.positions.items() if p.quantity != 0), ZERO)
 
     def balance(self) -> Money:
         return Money(self.cash, self.currency)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NewType
 
 from trading.errors import InvalidValue
@@ -14,29 +13,33 @@ TradeId = NewType("TradeId", str)
 AccountId = NewType("AccountId", str)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class InstrumentId:
-    """`SYMBOL.VENUE`, e.g. `AAPL.ALPACA` or `BTC/USDT.BINANCE`. The venue is the last dot-separated part."""
+class InstrumentId(tuple[str, str]):
+    """`SYMBOL.VENUE`, e.g. `AAPL.ALPACA` or `BTC/USDT.BINANCE`. The venue is the last dot-separated part.
 
-    symbol: str
-    venue: str
-    # Instrument ids key every hot dict (positions, working orders, last bars): hash once, not per lookup.
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    A tuple underneath: instrument ids key every hot dict (positions, working orders, last bars), and a
+    tuple's hash and equality run in C.
+    """
 
-    def __post_init__(self) -> None:
-        if not self.symbol or not self.venue:
-            raise InvalidValue(f"instrument id needs a symbol and a venue, got {self.symbol!r}.{self.venue!r}")
-        object.__setattr__(self, "_hash", hash((self.symbol, self.venue)))
+    __slots__ = ()
 
-    def __hash__(self) -> int:
-        return self._hash
+    def __new__(cls, symbol: str, venue: str) -> InstrumentId:
+        if not symbol or not venue:
+            raise InvalidValue(f"instrument id needs a symbol and a venue, got {symbol!r}.{venue!r}")
+        return tuple.__new__(cls, (symbol, venue))
 
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, InstrumentId):
-            return NotImplemented
-        return self.symbol == other.symbol and self.venue == other.venue
+    def __getnewargs__(self) -> tuple[str, str]:
+        return (self[0], self[1])
+
+    @property
+    def symbol(self) -> str:
+        return self[0]
+
+    @property
+    def venue(self) -> str:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"InstrumentId(symbol={self[0]!r}, venue={self[1]!r})"
 
     @classmethod
     def parse(cls, text: str) -> InstrumentId:

@@ -168,9 +168,7 @@ def equity(
     sessions: tuple[TradingSession, ...] = (),
 ) -> Instrument:
     """A cash-settled stock (lot 1, multiplier 1)."""
-    return Instrument(
-        InstrumentId(symbol, venue), AssetClass.EQUITY, currency, Decimal(tick_size), sessions=sessions
-    )
+    return Instrument(InstrumentId(symbol, venue), AssetClass.EQUITY, currency, Decimal(tick_size), sessions=sessions)
 
 
 def crypto_spot(

@@ -189,19 +189,13 @@ class Order:
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
-            raise InvalidValue(
-                f"order {self.client_order_id}: quantity must be positive, got {self.quantity}"
-            )
+            raise InvalidValue(f"order {self.client_order_id}: quantity must be positive, got {self.quantity}")
         needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_limit and (self.limit_price is None or self.limit_price <= 0):
-            raise InvalidValue(
-                f"order {self.client_order_id}: a {self.order_type} order needs a positive limit price"
-            )
+            raise InvalidValue(f"order {self.client_order_id}: a {self.order_type} order needs a positive limit price")
         if needs_stop and (self.stop_price is None or self.stop_price <= 0):
-            raise InvalidValue(
-                f"order {self.client_order_id}: a {self.order_type} order needs a positive stop price"
-            )
+            raise InvalidValue(f"order {self.client_order_id}: a {self.order_type} order needs a positive stop price")
         if self.order_type is OrderType.TRAILING_STOP and (self.trailing_offset is None) == (
             self.trailing_percent is None
         ):
@@ -236,16 +230,17 @@ class Order:
     def record_fill(self, quantity: Decimal, price: Decimal, ts: int) -> OrderStatus:
         """Book a fill on the order: updates filled quantity, average price and status."""
         if quantity <= 0:
-            raise InvalidValue(
-                f"order {self.client_order_id}: fill quantity must be positive, got {quantity}"
-            )
+            raise InvalidValue(f"order {self.client_order_id}: fill quantity must be positive, got {quantity}")
         if quantity > self.leaves_quantity:
             raise InvalidTransition(
                 f"order {self.client_order_id}: fill of {quantity} exceeds leaves {self.leaves_quantity}"
             )
         total = self.filled_quantity + quantity
-        previous_value = (self.avg_fill_price or ZERO) * self.filled_quantity
-        self.avg_fill_price = (previous_value + price * quantity) / total
+        if self.filled_quantity == 0:
+            self.avg_fill_price = price  # the common single fill: no division
+        else:
+            previous_value = (self.avg_fill_price or ZERO) * self.filled_quantity
+            self.avg_fill_price = (previous_value + price * quantity) / total
         self.filled_quantity = total
         event = OrderTrigger.FILL if total == self.quantity else OrderTrigger.PARTIAL_FILL
         return self.apply(event, ts)

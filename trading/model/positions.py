@@ -27,6 +27,7 @@ class PositionChange:
     opened: bool  # went from flat to open
     closed: bool  # went from open to flat (or flipped through flat)
     flipped: bool
+    quantity: Decimal  # the position after the fill
 
 
 @dataclass(slots=True)
@@ -86,7 +87,7 @@ class Position:
         self.commissions += commission
         self.ts_last = ts
         closed = not was_flat and (self.quantity == 0 or flipped)
-        return PositionChange(realized, opened=was_flat or flipped, closed=closed, flipped=flipped)
+        return PositionChange(realized, was_flat or flipped, closed, flipped, self.quantity)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -41,9 +41,7 @@ class PerUnitFee:
 
     def __post_init__(self) -> None:
         if self.per_unit < 0 or self.minimum < 0:
-            raise InvalidValue(
-                f"fees must not be negative (per_unit={self.per_unit}, minimum={self.minimum})"
-            )
+            raise InvalidValue(f"fees must not be negative (per_unit={self.per_unit}, minimum={self.minimum})")
 
     def commission(self, instrument: Instrument, quantity: Decimal, price: Decimal) -> Decimal:
         return max(self.per_unit * quantity, self.minimum)

@@ -121,9 +121,7 @@ class SimulatedVenue:
 
     def working_orders(self, instrument_id: InstrumentId | None = None) -> list[Order]:
         return [
-            w.order
-            for w in self._working.values()
-            if instrument_id is None or w.order.instrument_id == instrument_id
+            w.order for w in self._working.values() if instrument_id is None or w.order.instrument_id == instrument_id
         ]
 
     def has_open_orders(self, instrument_id: InstrumentId) -> bool:
@@ -161,9 +159,7 @@ class SimulatedVenue:
         problem = self._validate(order)
         if problem:
             order.apply(OrderTrigger.REJECT, now, problem)
-            return [
-                OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, now, problem)
-            ]
+            return [OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, now, problem)]
         if order.parent_id is not None:
             parent = self.orders[order.parent_id]  # known: `_validate` checked
             if parent.is_open or parent.filled_quantity == 0:
@@ -179,9 +175,7 @@ class SimulatedVenue:
             order.quantity = parent.filled_quantity
         return self._accept(order, bar, in_session, now)
 
-    def cancel(
-        self, client_order_id: ClientOrderId, ts: int, reason: str = "canceled by request"
-    ) -> list[Message]:
+    def cancel(self, client_order_id: ClientOrderId, ts: int, reason: str = "canceled by request") -> list[Message]:
         order = self.orders.get(client_order_id)
         if order is None or not order.is_open:
             return []
@@ -264,9 +258,7 @@ class SimulatedVenue:
                 # Without a session calendar a DAY order lives until the UTC date changes.
                 del self._working[order.client_order_id]
                 order.apply(OrderTrigger.EXPIRE, bar.ts)
-                events.append(
-                    OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
-                )
+                events.append(OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts))
                 events += self._release_children(order, bar.ts)
                 continue
             events += self._match(working, instrument, bar, dbar)
@@ -317,9 +309,7 @@ class SimulatedVenue:
         order.apply(OrderTrigger.ACCEPT, now)
         order.venue_order_id = VenueOrderId(f"{self.config.venue}-{order.client_order_id}")
         events: list[Message] = [
-            OrderAccepted(
-                order.client_order_id, order.strategy_id, order.instrument_id, now, order.venue_order_id
-            )
+            OrderAccepted(order.client_order_id, order.strategy_id, order.instrument_id, now, order.venue_order_id)
         ]
         working = _Working(order, accepted_ts=now)
         self._working[order.client_order_id] = working
@@ -354,9 +344,7 @@ class SimulatedVenue:
                 else:
                     working.triggered = True
                     order.apply(OrderTrigger.TRIGGER, bar.ts)
-                    events.append(
-                        OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
-                    )
+                    events.append(OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts))
                     assert order.limit_price is not None
                     if (close <= order.limit_price) if buy else (close >= order.limit_price):
                         price = close
@@ -386,9 +374,7 @@ class SimulatedVenue:
                 else:
                     working.triggered = True
                     order.apply(OrderTrigger.TRIGGER, bar.ts)
-                    events.append(
-                        OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts)
-                    )
+                    events.append(OrderTriggered(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts))
                     assert order.limit_price is not None
                     if (touched <= order.limit_price) if buy else (touched >= order.limit_price):
                         price = touched
@@ -427,11 +413,7 @@ class SimulatedVenue:
         events: list[Message] = []
         if quantity > 0:
             events += self._execute(working, instrument, quantity, price, ts, taker)
-        if (
-            order.time_in_force is TimeInForce.IOC
-            and order.is_open
-            and order.client_order_id in self._working
-        ):
+        if order.time_in_force is TimeInForce.IOC and order.is_open and order.client_order_id in self._working:
             del self._working[order.client_order_id]
             events.append(self._cancel_event(order, ts, "IOC_REMAINDER_CANCELED"))
             events += self._release_children(order, ts)
@@ -470,8 +452,8 @@ class SimulatedVenue:
         if left is not None:
             self._volume_left[order.instrument_id] = left - quantity
         order.record_fill(quantity, price, ts)
-        self.account.apply_fill(fill)
-        events: list[Message] = [OrderFilled(fill)]
+        change = self.account.apply_fill(fill)
+        events: list[Message] = [OrderFilled(fill, change.quantity, change.realized_pnl)]
         if not order.is_open:
             self._working.pop(order.client_order_id, None)
         if order.contingency is ContingencyType.OCO:
@@ -566,9 +548,7 @@ class SimulatedVenue:
                 child.quantity = parent.filled_quantity
                 child.apply(OrderTrigger.UPDATE, ts)
                 events.append(
-                    OrderUpdated(
-                        child.client_order_id, child.strategy_id, child.instrument_id, ts, child.quantity
-                    )
+                    OrderUpdated(child.client_order_id, child.strategy_id, child.instrument_id, ts, child.quantity)
                 )
             self._working[child.client_order_id] = _Working(child, accepted_ts=ts)
         return events
