@@ -22,6 +22,7 @@ from typing import Any, TextIO, cast
 import pyarrow as pa
 import ray
 from ray.data import DataContext
+from threadpoolctl import threadpool_limits
 
 from pipelines.evaluation import result_row, rows_to_table, run_cell
 from pipelines.plan import SweepPlan, cell_spec
@@ -49,11 +50,13 @@ def run_cell_batch(
     # Zero-copy views of the shared arrays in the object store; fetched once per batch, not per cell.
     series: dict[int, BarSeries] = dict(zip(needed, ray.get([series_refs[i] for i in needed]), strict=True))
     rows = []
-    for cell in cells:
-        index = int(cell["data_index"])
-        spec = cell_spec(base, tick_sizes[index], cell)
-        window = series[index].slice(int(cell["start"]), int(cell["stop"]))
-        rows.append(result_row(cell, spec, resolve_strategy(spec.strategy), window, engine, node_id))
+    # Ray gave this task one CPU: keep numeric libraries' thread pools to it, or they oversubscribe the node.
+    with threadpool_limits(limits=1):
+        for cell in cells:
+            index = int(cell["data_index"])
+            spec = cell_spec(base, tick_sizes[index], cell)
+            window = series[index].slice(int(cell["start"]), int(cell["stop"]))
+            rows.append(result_row(cell, spec, resolve_strategy(spec.strategy), window, engine, node_id))
     return rows_to_table(rows)
 
 
