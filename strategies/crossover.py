@@ -7,11 +7,11 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from trading.data.bars import Bar, BarSeries
 from trading.indicators import crossover, ema, sma
-from trading.strategy import Strategy, StrategyConfig
+from trading.strategy import Strategy, StrategyConfig, above_field
 
 
 class CrossoverConfig(StrategyConfig):
@@ -19,14 +19,7 @@ class CrossoverConfig(StrategyConfig):
     slow: int = Field(30, ge=2, description="Slow average period")
     allow_short: bool = Field(False, description="Go short on a downward cross instead of only exiting")
 
-    @field_validator("slow")
-    @classmethod
-    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
-        # A field validator (not a model one), so the error names the key: `slow`.
-        fast = info.data.get("fast")
-        if fast is not None and fast >= slow:
-            raise ValueError(f"fast ({fast}) must be smaller than slow ({slow})")
-        return slow
+    _slow_above_fast = above_field("slow", "fast")
 
 
 class MovingAverageCross(Strategy[CrossoverConfig]):

@@ -8,11 +8,11 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from trading.data.bars import Bar, BarSeries
 from trading.indicators import bollinger, crossover, macd, rsi
-from trading.strategy import Strategy, StrategyConfig
+from trading.strategy import Strategy, StrategyConfig, above_field
 
 
 class RsiReversionConfig(StrategyConfig):
@@ -20,14 +20,7 @@ class RsiReversionConfig(StrategyConfig):
     oversold: float = Field(30.0, gt=0, lt=100, description="Buy when RSI falls below this level")
     exit_level: float = Field(50.0, gt=0, lt=100, description="Sell when RSI rises above this level")
 
-    @field_validator("exit_level")
-    @classmethod
-    def _exit_above_oversold(cls, exit_level: float, info: ValidationInfo) -> float:
-        # A field validator (not a model one), so the error names the key: `exit_level`.
-        oversold = info.data.get("oversold")
-        if oversold is not None and oversold >= exit_level:
-            raise ValueError(f"oversold ({oversold}) must be below exit_level ({exit_level})")
-        return exit_level
+    _exit_above_oversold = above_field("exit_level", "oversold")
 
 
 class RsiReversion(Strategy[RsiReversionConfig]):
@@ -95,13 +88,7 @@ class MacdCrossConfig(StrategyConfig):
     slow: int = Field(26, ge=3, description="Slow EMA period")
     signal: int = Field(9, ge=2, description="Signal line EMA period")
 
-    @field_validator("slow")
-    @classmethod
-    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
-        fast = info.data.get("fast")
-        if fast is not None and fast >= slow:
-            raise ValueError(f"fast ({fast}) must be smaller than slow ({slow})")
-        return slow
+    _slow_above_fast = above_field("slow", "fast")
 
 
 class MacdCross(Strategy[MacdCrossConfig]):

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from trading.data.bars import Bar, BarSeries
 from trading.errors import ConfigError
@@ -34,11 +34,24 @@ ZERO = Decimal(0)
 class StrategyConfig(BaseModel):
     """Base of every strategy's parameters. Unknown fields are errors; every field has a description."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     instrument_id: str = Field("DATA.SIM", description="Instrument traded, SYMBOL.VENUE")
     size: Decimal = Field(Decimal(1), gt=0, description="Order quantity per entry")
     broker: str = Field("", description="Broker to route to; empty = the routing rule decides")
+
+
+def above_field(field: str, lower: str) -> Any:
+    """A config validator: `field` must be greater than `lower` (e.g. slow above fast). It is attached to
+    `field`, so a violation is reported under that key."""
+
+    def check(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        bound = info.data.get(lower)
+        if bound is not None and bound >= value:
+            raise ValueError(f"{lower} ({bound}) must be smaller than {field} ({value})")
+        return value
+
+    return field_validator(field)(classmethod(check))
 
 
 class TradingContext(Protocol):

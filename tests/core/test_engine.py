@@ -295,6 +295,10 @@ def test_unknown_parameter_is_a_config_error_naming_the_key() -> None:
         ("ema_cross", {"fast": 0}, "fast"),
         ("macd_cross", {"fast": 26, "slow": 12}, "slow"),
         ("rsi_reversion", {"oversold": 60, "exit_level": 50}, "exit_level"),
+        # Checked against the other field's default too (defaults are validated):
+        ("sma_cross", {"fast": 40}, "slow"),
+        ("rsi_reversion", {"oversold": 60}, "exit_level"),
+        ("macd_cross", {"fast": 30}, "slow"),
         ("opening_range_breakout", {"exit_time": "25:00"}, "exit_time"),
         ("bollinger_breakout", {"width": -1}, "width"),
     ],
