@@ -147,6 +147,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep_main(args.rest)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from dto.keys import cmd_keys as run_keys
+
+    return run_keys(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dto.demo import run_demo
 
@@ -158,6 +164,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "strategies": cmd_strategies,
     "demo": cmd_demo,
     "sweep": cmd_sweep,
+    "keys": cmd_keys,
 }
 
 
@@ -184,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
         prefix_chars="\0",  # every argument goes to the pipeline's own parser
     )
     sweep.add_argument("rest", nargs=argparse.REMAINDER)
+
+    from dto.keys import add_parser as add_keys_parser
+
+    add_keys_parser(sub)
     return parser
 
 

@@ -16,10 +16,10 @@ from typing import Final
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from trading.config import dto_home
 from trading.errors import ConfigError
 
 KEY_ENV: Final = "DTO_SECRET_KEY"
-HOME_ENV: Final = "DTO_HOME"
 KEY_FILE: Final = "secret.key"
 STORE_FILE: Final = "credentials.enc"
 MASK: Final = "***"
@@ -57,10 +57,6 @@ class Secret:
     def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
         # Ray pickles configs into actors; the value must survive that trip (it is never logged by it).
         return (Secret, (self._value,))
-
-
-def dto_home(env: Mapping[str, str]) -> Path:
-    return Path(env.get(HOME_ENV) or Path.home() / ".dto")
 
 
 def load_key(env: Mapping[str, str] | None = None) -> bytes:
