@@ -123,6 +123,25 @@ def test_fill_while_cancel_pending_then_filled() -> None:
     assert order.record_fill(Decimal(7), Decimal(100), 2) is S.FILLED
 
 
+def test_refused_cancel_of_a_partly_filled_order_returns_it_to_partially_filled() -> None:
+    order = new_order()
+    for trigger in (E.SUBMIT, E.ACCEPT):
+        order.apply(trigger)
+    order.record_fill(Decimal(3), Decimal(100), 1)
+    order.apply(E.REQUEST_CANCEL)
+    assert order.apply(E.CANCEL_REJECT) is S.PARTIALLY_FILLED
+    assert order.record_fill(Decimal(7), Decimal(100), 2) is S.FILLED
+
+
+def test_refused_update_of_a_triggered_stop_limit_keeps_it_triggered() -> None:
+    order = new_order(OrderType.STOP_LIMIT, limit_price=Decimal(101), stop_price=Decimal(100))
+    for trigger in (E.SUBMIT, E.ACCEPT, E.TRIGGER, E.REQUEST_UPDATE):
+        order.apply(trigger)
+    assert order.to_dict()["status_before_pending"] == "triggered"
+    assert Order.from_dict(order.to_dict()).status_before_pending is S.TRIGGERED
+    assert order.apply(E.ACCEPT) is S.TRIGGERED
+
+
 def test_fill_after_expiry_then_filled() -> None:
     order = order_in(S.EXPIRED)
     assert order.record_fill(Decimal(10), Decimal(100), 1) is S.FILLED

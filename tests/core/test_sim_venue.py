@@ -593,3 +593,32 @@ def test_stop_limit_triggered_at_close_in_close_timing_reports_the_trigger() -> 
     assert kinds(events) == ["OrderAccepted", "OrderTriggered"]
     assert order.status is OrderStatus.TRIGGERED
     assert only_fill(venue.on_bar(XYZ, bar(1, 101, 101, 100, 100.5))).price == D("101")
+
+
+def test_day_order_on_daily_bars_without_sessions_works_the_next_day_then_expires() -> None:
+    venue = make_venue()
+    order = make_order(BUY, 1, LIMIT, limit_price="100", time_in_force=TimeInForce.DAY)
+    submit_on(venue, order, bar(0, 101, 101, 101, 101))  # placed at a daily close
+    next_day = bar(0, 101, 102, 99, 101, start=T0 + NS_PER_DAY)
+    assert only_fill(venue.on_bar(XYZ, next_day)).price == D("100")
+
+    unfilled = make_order(BUY, 1, LIMIT, limit_price="50", time_in_force=TimeInForce.DAY)
+    submit_on(venue, unfilled, next_day)
+    assert venue.on_bar(XYZ, bar(0, 101, 102, 99, 101, start=T0 + 2 * NS_PER_DAY)) == []  # its day: works
+    assert kinds(venue.on_bar(XYZ, bar(0, 101, 102, 99, 101, start=T0 + 3 * NS_PER_DAY))) == ["OrderExpired"]
+
+
+def test_reduce_only_order_is_cut_to_the_position_and_never_opens_one() -> None:
+    venue = make_venue()
+    submit_on(venue, make_order(BUY, 3), bar(0, 100, 100, 100, 100))
+    venue.on_bar(XYZ, bar(1, 100, 100, 100, 100))
+    exit_order = make_order(SELL, 5, reduce_only=True)
+    submit_on(venue, exit_order, bar(1, 100, 100, 100, 100))
+    fill = only_fill(venue.on_bar(XYZ, bar(2, 101, 101, 101, 101)))
+    assert fill.quantity == D(3) and venue.account.quantity(XYZ) == 0
+
+    opener = make_order(SELL, 1, reduce_only=True)
+    submit_on(venue, opener, bar(2, 101, 101, 101, 101))
+    events = venue.on_bar(XYZ, bar(3, 101, 101, 101, 101))
+    assert kinds(events) == ["OrderCanceled"] and "REDUCE_ONLY" in opener.reason
+    assert venue.account.quantity(XYZ) == 0

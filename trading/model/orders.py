@@ -146,6 +146,7 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
 OPEN_STATUSES = frozenset(
     {S.SUBMITTED, S.ACCEPTED, S.TRIGGERED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.PARTIALLY_FILLED}
 )
+_PENDING = frozenset({S.PENDING_CANCEL, S.PENDING_UPDATE})
 CLOSED_STATUSES = frozenset({S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED})
 
 
@@ -186,6 +187,7 @@ class Order:
     venue_order_id: VenueOrderId | None = None
     ts_last: int = 0
     reason: str = ""
+    status_before_pending: OrderStatus | None = None  # what a refused cancel/update returns the order to
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
@@ -221,7 +223,18 @@ class Order:
 
     def apply(self, event: OrderTrigger, ts: int = 0, reason: str = "") -> OrderStatus:
         """Move to the next state; raises `InvalidTransition` if `event` is illegal now."""
-        self.status = next_status(self.status, event)
+        current = self.status
+        new = next_status(current, event)
+        if new in _PENDING and current not in _PENDING:
+            self.status_before_pending = current
+        elif current in _PENDING and new is OrderStatus.ACCEPTED:
+            # The table says "working again"; a partly filled or triggered order stays what it was.
+            if self.filled_quantity > 0:
+                new = OrderStatus.PARTIALLY_FILLED
+            elif self.status_before_pending is OrderStatus.TRIGGERED:
+                new = OrderStatus.TRIGGERED
+            self.status_before_pending = None
+        self.status = new
         self.ts_last = ts
         if reason:
             self.reason = reason
@@ -272,6 +285,7 @@ class Order:
             "venue_order_id": self.venue_order_id,
             "ts_last": self.ts_last,
             "reason": self.reason,
+            "status_before_pending": self.status_before_pending.value if self.status_before_pending else None,
         }
 
     @classmethod
@@ -301,6 +315,9 @@ class Order:
             venue_order_id=VenueOrderId(data["venue_order_id"]) if data.get("venue_order_id") else None,
             ts_last=int(data.get("ts_last", 0)),
             reason=data.get("reason", ""),
+            status_before_pending=OrderStatus(data["status_before_pending"])
+            if data.get("status_before_pending")
+            else None,
         )
 
 

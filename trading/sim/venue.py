@@ -8,7 +8,9 @@ Matching rules for a bar with open/high/low/close (o, h, l, c), for an order tha
   the trigger price satisfies the limit, else it works as a limit from the next bar.
 - trailing stop: checked against the stop level from previous bars, then the level ratchets with this
   bar's high (sells) or low (buys). Intrabar order is unknown, so the check comes first (conservative).
-Outside the trading session nothing fills; DAY orders expire at the session's end. IOC and FOK are
+Outside the trading session nothing fills; DAY orders expire at the session's end (without sessions: at
+the end of the UTC day of the first bar they could fill on). Reduce-only orders never open, grow or flip
+a position: they are cut to the position or canceled. IOC and FOK are
 decided on their first eligible bar. With a volume cap, fills are partial and capped per bar.
 The paper broker and the backtester both use this class, so they agree fill for fill.
 """
@@ -59,7 +61,7 @@ class _Working:
     triggered: bool = False
     trail_stop: Decimal | None = None
     watermark: Decimal | None = None
-    first_bar_seen: bool = False
+    first_day: int | None = None  # UTC day of the first bar it could fill on (DAY orders without sessions)
 
 
 class _DecimalBar:
@@ -250,17 +252,18 @@ class SimulatedVenue:
                 continue
             if order.client_order_id not in self._working:
                 continue  # canceled by an OCO sibling earlier in this loop
-            if (
-                order.time_in_force is TimeInForce.DAY
-                and not instrument.sessions
-                and working.accepted_ts // NS_PER_DAY < bar.ts // NS_PER_DAY
-            ):
-                # Without a session calendar a DAY order lives until the UTC date changes.
-                del self._working[order.client_order_id]
-                order.apply(OrderTrigger.EXPIRE, bar.ts)
-                events.append(OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts))
-                events += self._release_children(order, bar.ts)
-                continue
+            if order.time_in_force is TimeInForce.DAY and not instrument.sessions:
+                # Without a session calendar a DAY order lives through the UTC day of the first bar it could
+                # fill on: on daily bars, the next day's bar (an order placed at a close is for the next day).
+                today = bar.ts // NS_PER_DAY
+                if working.first_day is None:
+                    working.first_day = today
+                elif working.first_day < today:
+                    del self._working[order.client_order_id]
+                    order.apply(OrderTrigger.EXPIRE, bar.ts)
+                    events.append(OrderExpired(order.client_order_id, order.strategy_id, order.instrument_id, bar.ts))
+                    events += self._release_children(order, bar.ts)
+                    continue
             events += self._match(working, instrument, bar, dbar)
         return events
 
@@ -429,6 +432,13 @@ class SimulatedVenue:
         taker: bool,
     ) -> list[Message]:
         order = working.order
+        if order.reduce_only:
+            held = self.account.quantity(order.instrument_id)
+            if held == 0 or (held > 0) == (order.side is OrderSide.BUY):
+                self._working.pop(order.client_order_id, None)
+                reason = f"REDUCE_ONLY: the {order.side.value} would open or grow a position of {held}"
+                return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
+            quantity = min(quantity, abs(held))  # never through zero
         commission = self.config.fees.commission(instrument, quantity, price)
         if self.config.check_funds and not self._affordable(order, instrument, quantity, price, commission):
             self._working.pop(order.client_order_id, None)
