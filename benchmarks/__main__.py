@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import platform
 
-from benchmarks import backtest_vs_backtrader, sweep_vs_vectorbt
+from benchmarks import backtest_vs_backtrader, ml_training, sweep_vs_vectorbt
 
 
 def main() -> None:
-    print(f"Benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
-          f"python {platform.python_version()}")
+    print(
+        f"Benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
+        f"python {platform.python_version()}"
+    )
     backtest_vs_backtrader.main()
     sweep_vs_vectorbt.main()
+    ml_training.main()
 
 
 if __name__ == "__main__":

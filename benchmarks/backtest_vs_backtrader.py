@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
+
 from benchmarks.common import best_of, header, long_minute_series
 from strategies import SmaCross
 from trading.backtest.runner import BacktestSpec, prepare
@@ -48,7 +50,7 @@ def run_backtrader(series: BarSeries) -> tuple[list[tuple[str, str]], float]:
                 self.pending = self.close()
 
     frame = series.to_frame()
-    frame.index = frame.index.tz_localize(None)
+    frame.index = pd.DatetimeIndex(frame.index).tz_localize(None)
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(bt.feeds.PandasData(dataname=frame))
     cerebro.addstrategy(PriceCrossesSma)
@@ -64,17 +66,25 @@ def main() -> dict[str, float]:
     ours_s, (ours_fills, ours_value) = best_of(3, lambda: run_ours(series))
     bt_s, (bt_fills, bt_value) = best_of(1, lambda: run_backtrader(series))
     same = ours_fills == bt_fills
-    print(f"  this engine   {bars / ours_s:>12,.0f} bars/s  ({ours_s:.3f} s, {len(ours_fills)} fills, "
-          f"final value {ours_value})")
-    print(f"  backtrader    {bars / bt_s:>12,.0f} bars/s  ({bt_s:.3f} s, {len(bt_fills)} fills, "
-          f"final value {bt_value:.2f})")
+    print(
+        f"  this engine   {bars / ours_s:>12,.0f} bars/s  ({ours_s:.3f} s, {len(ours_fills)} fills, "
+        f"final value {ours_value})"
+    )
+    print(
+        f"  backtrader    {bars / bt_s:>12,.0f} bars/s  ({bt_s:.3f} s, {len(bt_fills)} fills, "
+        f"final value {bt_value:.2f})"
+    )
     print(f"  ratio         {bt_s / ours_s:>12.1f} x backtrader   (target >= 20x)")
     print(f"  same fills    {same}")
     if not same:
         first = next(i for i, (a, b) in enumerate(zip(ours_fills, bt_fills, strict=False)) if a != b)
         print(f"  first difference at fill {first}: ours {ours_fills[first]} backtrader {bt_fills[first]}")
-    return {"ours_bars_per_s": bars / ours_s, "backtrader_bars_per_s": bars / bt_s, "ratio": bt_s / ours_s,
-            "same_fills": float(same)}
+    return {
+        "ours_bars_per_s": bars / ours_s,
+        "backtrader_bars_per_s": bars / bt_s,
+        "ratio": bt_s / ours_s,
+        "same_fills": float(same),
+    }
 
 
 if __name__ == "__main__":

@@ -47,8 +47,27 @@ def write_series(series: BarSeries, folder: Path) -> Path:
 
 
 def sweep_argv(data: Path, out: Path, grid: tuple[str, str]) -> list[str]:
-    return ["--data", str(data), "--strategy", "sma_cross", "--grid", grid[0], "--grid", grid[1], "--fill", "close",
-            "--size", "1", "--cash", "10000", "--out", str(out), "--no-progress", "--top", "0"]
+    return [
+        "--data",
+        str(data),
+        "--strategy",
+        "sma_cross",
+        "--grid",
+        grid[0],
+        "--grid",
+        grid[1],
+        "--fill",
+        "close",
+        "--size",
+        "1",
+        "--cash",
+        "10000",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--top",
+        "0",
+    ]
 
 
 GRID_100 = (f"fast={FASTS[0]}:{FASTS[-1]}:5", f"slow={SLOWS[0]}:{SLOWS[-1]}:10")
@@ -116,10 +135,7 @@ def measure_memory(data: Path, folder: Path) -> tuple[float, float, int]:
     import psutil
 
     out = folder / "memory-sweep"
-    code = (
-        "import sys, json; from pipelines.backtest import main; "
-        "raise SystemExit(main(sys.argv[1:]))"
-    )
+    code = "import sys, json; from pipelines.backtest import main; raise SystemExit(main(sys.argv[1:]))"
     argv = [sys.executable, "-c", code, *sweep_argv(data, out, GRID_1000), "--num-cpus", "2"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
@@ -188,16 +204,25 @@ def main() -> dict[str, float]:
     print(f"  ray pipeline (2 CPUs)  {rate['ray']:>14,.0f} cell-bars/s  ({ray2_s:.2f} s)")
     print(f"  vectorized core (1 CPU){rate['core']:>14,.0f} cell-bars/s  ({core_s:.2f} s, in process)")
     print(f"  vectorbt               {rate['vbt']:>14,.0f} cell-bars/s  ({vbt_s:.2f} s)")
-    print(f"  ratio                  {rate['ray'] / rate['vbt']:>14.2f} x vectorbt (pipeline; target >= 2x), "
-          f"core alone {rate['core'] / rate['vbt']:.2f} x")
-    print(f"  agree to the cent      {agree_ray}/{len(PAIRS)} cells (pipeline), {agree_core}/{len(PAIRS)} (core); "
-          f"largest difference {worst:.6f}")
-    print(f"  scaling 1 -> 2 CPUs    {efficiency * 100:>13.0f} %  (t1 {ray1_s:.2f} s, t2 {ray2_s:.2f} s; "
-          "target >= 85%)")
-    print(f"  scaling, 400 cells     {big_efficiency * 100:>13.0f} %  (t1 {big1_s:.2f} s, t2 {big2_s:.2f} s: the "
-          "100-cell job is under a second, so Ray Data's fixed ~0.3 s per job weighs on it)")
-    print(f"  peak memory            {peak_gib:>13.2f} GiB for a {memory_cells:,}-cell sweep (driver + Ray "
-          f"processes, RSS summed; driver alone {driver_gib:.2f} GiB; target < 2 GiB)")
+    print(
+        f"  ratio                  {rate['ray'] / rate['vbt']:>14.2f} x vectorbt (pipeline; target >= 2x), "
+        f"core alone {rate['core'] / rate['vbt']:.2f} x"
+    )
+    print(
+        f"  agree to the cent      {agree_ray}/{len(PAIRS)} cells (pipeline), {agree_core}/{len(PAIRS)} (core); "
+        f"largest difference {worst:.6f}"
+    )
+    print(
+        f"  scaling 1 -> 2 CPUs    {efficiency * 100:>13.0f} %  (t1 {ray1_s:.2f} s, t2 {ray2_s:.2f} s; target >= 85%)"
+    )
+    print(
+        f"  scaling, 400 cells     {big_efficiency * 100:>13.0f} %  (t1 {big1_s:.2f} s, t2 {big2_s:.2f} s: the "
+        "100-cell job is under a second, so Ray Data's fixed ~0.3 s per job weighs on it)"
+    )
+    print(
+        f"  peak memory            {peak_gib:>13.2f} GiB for a {memory_cells:,}-cell sweep (driver + Ray "
+        f"processes, RSS summed; driver alone {driver_gib:.2f} GiB; target < 2 GiB)"
+    )
     return {
         "ray_cell_bars_per_s": rate["ray"],
         "core_cell_bars_per_s": rate["core"],

@@ -125,11 +125,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
-    from strategies import BUILTIN
+    from strategies import ALL_STRATEGIES
     from trading.strategy import describe_parameters
 
     rows: dict[str, dict[str, Any]] = {
-        name: {"description": cls.description, "parameters": describe_parameters(cls)} for name, cls in BUILTIN.items()
+        name: {"description": cls.description, "parameters": describe_parameters(cls)}
+        for name, cls in ALL_STRATEGIES.items()
     }
     if args.json:
         print(json.dumps(rows))
@@ -145,6 +146,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pipelines.backtest import main as sweep_main
 
     return sweep_main(args.rest)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.train_signals import main as train_main
+
+    return train_main(args.rest)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -165,6 +172,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "sweep": cmd_sweep,
     "keys": cmd_keys,
+    "train": cmd_train,
 }
 
 
@@ -191,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         prefix_chars="\0",  # every argument goes to the pipeline's own parser
     )
     sweep.add_argument("rest", nargs=argparse.REMAINDER)
+
+    train = sub.add_parser(
+        "train",
+        help="train ML signal models on Ray (see `dto train --help`)",
+        add_help=False,
+        prefix_chars="\0",  # every argument goes to the training job's own parser
+    )
+    train.add_argument("rest", nargs=argparse.REMAINDER)
 
     from dto.keys import add_parser as add_keys_parser
 

@@ -30,8 +30,7 @@ def backtest_report(result: BacktestResult, *, max_fills: int = 30) -> str:
     ]
     for fill in result.fills[:max_fills]:
         lines.append(
-            f"  {_time(fill.ts)}  {fill.side.value:<4} {fill.quantity:>10} @ {fill.price:>12}  "
-            f"fee {fill.commission}"
+            f"  {_time(fill.ts)}  {fill.side.value:<4} {fill.quantity:>10} @ {fill.price:>12}  fee {fill.commission}"
         )
     if len(result.fills) > max_fills:
         lines.append(f"  ... {len(result.fills) - max_fills} more (use --json for all)")

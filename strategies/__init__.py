@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from strategies.crossover import EmaCross, SmaCross
+from strategies.ml_signal import MlSignal
 from strategies.opening_range import OpeningRangeBreakout
 from strategies.oscillators import BollingerBreakout, MacdCross, RsiReversion
 from trading.errors import ConfigError
@@ -17,15 +18,18 @@ from trading.strategy import Strategy, StrategyType, load_strategy_class
 BUILTIN: dict[str, StrategyType] = {
     cls.name: cls for cls in (SmaCross, EmaCross, RsiReversion, BollingerBreakout, MacdCross, OpeningRangeBreakout)
 }
+# Strategies that need a trained model from the registry before they can run (`dto train` makes one).
+MODEL_BASED: dict[str, StrategyType] = {MlSignal.name: MlSignal}
+ALL_STRATEGIES: dict[str, StrategyType] = {**BUILTIN, **MODEL_BASED}
 
 
 def resolve_strategy(name: str) -> StrategyType:
     """A built-in strategy by name, or any Strategy class by `module:Class` import path."""
-    if name in BUILTIN:
-        return BUILTIN[name]
+    if name in ALL_STRATEGIES:
+        return ALL_STRATEGIES[name]
     if ":" in name:
         return load_strategy_class(name)
-    known = ", ".join(sorted(BUILTIN))
+    known = ", ".join(sorted(ALL_STRATEGIES))
     raise ConfigError(f"unknown strategy {name!r} (built-in: {known}; or give module:Class)", key="strategy")
 
 
@@ -34,10 +38,13 @@ def import_path(cls: type[Strategy[Any]]) -> str:
 
 
 __all__ = [
+    "ALL_STRATEGIES",
     "BUILTIN",
+    "MODEL_BASED",
     "BollingerBreakout",
     "EmaCross",
     "MacdCross",
+    "MlSignal",
     "OpeningRangeBreakout",
     "RsiReversion",
     "SmaCross",

@@ -55,14 +55,18 @@ def test_backtest_text_report_runs(capsys) -> None:
     assert err == "" and "Final value 10,284.10 USD   cash 6,164.16" in out
 
 
-def test_strategies_json_lists_all_six_builtins_with_parameters_and_defaults(capsys) -> None:
+def test_strategies_json_lists_the_builtins_and_model_strategies_with_parameters_and_defaults(capsys) -> None:
     assert main(["strategies", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert (
-        set(rows)
-        == set(BUILTIN)
-        == {"sma_cross", "ema_cross", "rsi_reversion", "bollinger_breakout", "macd_cross", "opening_range_breakout"}
-    )
+    assert set(BUILTIN) == {
+        "sma_cross",
+        "ema_cross",
+        "rsi_reversion",
+        "bollinger_breakout",
+        "macd_cross",
+        "opening_range_breakout",
+    }
+    assert set(rows) == set(BUILTIN) | {"ml_signal"}  # model-based strategies are listed too
     for name, info in rows.items():
         assert info["description"], name
         params = {p["name"]: p for p in info["parameters"]}
