@@ -154,6 +154,17 @@ class MarketDataRejected(Message):
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ReconciliationMismatch(Message):
+    """The venue disagreed with our books and was taken as the truth. `subject`: missing_fill, order_not_at_venue,
+    unknown_venue_order, position."""
+
+    kind: ClassVar[str] = "ReconciliationMismatch"
+    subject: str
+    detail: dict[str, Any]
+    ts: int
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, Decimal | InstrumentId):
         return str(value)
@@ -184,6 +195,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         PositionChanged,
         RiskStateChanged,
         MarketDataRejected,
+        ReconciliationMismatch,
     )
 }
 

@@ -23,6 +23,7 @@ from trading.messages import (
     OrderTriggered,
     OrderUpdated,
     PositionChanged,
+    ReconciliationMismatch,
     ReplaceOrder,
     RiskStateChanged,
     SubmitOrder,
@@ -296,6 +297,7 @@ SAMPLE_MESSAGES = [
     PositionChanged("ACC", IID, Decimal("-2"), Decimal("100.5"), Decimal("-1.25"), 7),
     RiskStateChanged("halted", "active", "daily loss limit", 8),
     MarketDataRejected(IID, "HIGH_BELOW_LOW", 9, {"high": 1.0, "low": 2.0}),
+    ReconciliationMismatch("position", {"instrument_id": "XYZ.SIM", "ours": "3", "venue": "2"}, 10),
 ]
 
 

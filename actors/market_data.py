@@ -1,0 +1,88 @@
+"""MarketDataActor: hosts the `MarketDataFeed`; validates bars and pushes them in batches to the broker, the
+order manager and the subscribed strategy actors. Keeps the accepted history a restarted strategy replays."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from trading.data.bars import Bar, BarSeries
+from trading.live import MarketDataFeed, ReplaySource
+from trading.messages import MarketDataRejected
+from trading.model.identifiers import InstrumentId
+
+RESEND_WAIT_S = 0.2
+RESEND_ATTEMPTS = 300  # a restarting strategy actor takes seconds, not minutes
+
+
+@ray.remote
+class MarketDataActor:
+    def __init__(self, namespace: str, broker_name: str, order_manager: str) -> None:
+        self.namespace = namespace
+        self.broker_name = broker_name
+        self.order_manager = order_manager
+        self.feed = MarketDataFeed()
+        self.history_bars: dict[InstrumentId, list[Bar]] = {}
+        self.subscribers: dict[InstrumentId, list[str]] = {}
+        self.rejected: list[MarketDataRejected] = []
+        self.resends = 0
+        self.replaying = False
+        self._handles: dict[str, Any] = {}
+
+    async def subscribe(self, instrument_id: InstrumentId, actor_name: str) -> None:
+        names = self.subscribers.setdefault(instrument_id, [])
+        if actor_name not in names:
+            names.append(actor_name)
+
+    async def history(self, instrument_id: InstrumentId) -> list[Bar]:
+        return list(self.history_bars.get(instrument_id, []))
+
+    async def publish(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> int:
+        """Validate and deliver one batch; returns how many bars were accepted."""
+        good, bad = self.feed.validate(instrument_id, bars)
+        self.rejected += bad
+        if not good:
+            return 0
+        self.history_bars.setdefault(instrument_id, []).extend(good)
+        if not self._handles:
+            self._handles = {
+                "broker": ray.get_actor(self.broker_name, namespace=self.namespace),
+                "oms": ray.get_actor(self.order_manager, namespace=self.namespace),
+            }
+        broker, oms = self._handles["broker"], self._handles["oms"]
+        events = await broker.on_bars.remote(instrument_id, good)
+        await oms.on_bars.remote(instrument_id, good, events)
+        for name in self.subscribers.get(instrument_id, []):
+            await self._deliver(name, good)
+        return len(good)
+
+    async def _deliver(self, name: str, bars: list[Bar]) -> None:
+        """Push to a strategy actor; if it died, wait for its restart and push again (idempotent by ts)."""
+        for _ in range(RESEND_ATTEMPTS):
+            try:
+                actor = ray.get_actor(name, namespace=self.namespace)
+                await actor.on_bars.remote(bars)
+                return
+            except (RayActorError, ValueError):
+                self.resends += 1
+                await asyncio.sleep(RESEND_WAIT_S)
+        raise RuntimeError(f"strategy actor {name} did not come back")
+
+    async def replay(
+        self, instrument_id: InstrumentId, bars: BarSeries | list[Bar], batch_size: int = 100, speed: str = "max"
+    ) -> dict[str, Any]:
+        self.replaying = True
+        try:
+            source = ReplaySource(instrument_id, bars, batch_size=batch_size, speed=speed)
+            async for iid, batch in source.abatches():
+                await self.publish(iid, batch)
+        finally:
+            self.replaying = False
+        return await self.status()
+
+    async def status(self) -> dict[str, Any]:
+        return {**self.feed.status(), "resends": self.resends, "replaying": self.replaying}

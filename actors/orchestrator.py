@@ -1,0 +1,121 @@
+"""OrchestratorActor: the supervisor. Creates the runtime's actors (named, one namespace), wires them by name,
+runs a replay, and reports status. A runtime is described by `RuntimeSpec` (plain data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ray
+
+from actors import (
+    MARKET_DATA,
+    ORDER_MANAGER,
+    RISK,
+    actor_options,
+    broker_name,
+    strategy_name,
+)
+from actors.broker import BrokerActor
+from actors.market_data import MarketDataActor
+from actors.order_manager import OrderManagerActor
+from actors.risk import RiskActor
+from actors.strategy import StrategyActor
+from trading.data.bars import Bar, BarSeries
+from trading.model.instruments import Instrument
+from trading.sim.models import SimConfig
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    strategy: str  # a built-in name or module:Class
+    params: dict[str, Any] = field(default_factory=dict)
+    strategy_id: str | None = None  # default: the strategy's name
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    instrument: Instrument
+    strategies: list[StrategySpec]
+    starting_cash: Decimal = Decimal(10_000)
+    sim: SimConfig = field(default_factory=SimConfig)
+    bar_interval_ns: int | None = None
+    broker: str = "paper"
+    namespace: str = "dto"
+    detached: bool = False
+    risk_limits: dict[str, Any] = field(default_factory=dict)
+    max_restarts: int = -1
+
+
+@ray.remote
+class OrchestratorActor:
+    def __init__(self, spec: RuntimeSpec) -> None:
+        self.spec = spec
+        self.children: dict[str, Any] = {}
+
+    def _options(self, name: str, max_restarts: int | None = None) -> dict[str, Any]:
+        spec = self.spec
+        restarts = spec.max_restarts if max_restarts is None else max_restarts
+        return actor_options(name, spec.namespace, detached=spec.detached, max_restarts=restarts)
+
+    async def start(self) -> dict[str, Any]:
+        spec = self.spec
+        ns = spec.namespace
+        broker = broker_name(spec.broker)
+        # The paper broker's books live in its memory: it is not restarted blank (the venue would forget).
+        self.children[broker] = BrokerActor.options(**self._options(broker, 0)).remote(  # type: ignore[attr-defined]
+            spec.starting_cash, spec.instrument.currency, spec.sim, spec.broker
+        )
+        self.children[RISK] = RiskActor.options(**self._options(RISK)).remote(spec.risk_limits)  # type: ignore[attr-defined]
+        self.children[ORDER_MANAGER] = OrderManagerActor.options(**self._options(ORDER_MANAGER)).remote(  # type: ignore[attr-defined]
+            ns, RISK, broker
+        )
+        self.children[MARKET_DATA] = MarketDataActor.options(**self._options(MARKET_DATA)).remote(  # type: ignore[attr-defined]
+            ns, broker, ORDER_MANAGER
+        )
+        await self.children[broker].register.remote(spec.instrument, spec.bar_interval_ns)
+        await self.children[ORDER_MANAGER].register.remote(spec.instrument)
+        await self.children[ORDER_MANAGER].start.remote()
+        for strategy in spec.strategies:
+            sid = strategy.strategy_id or strategy.strategy.rpartition(":")[2] or strategy.strategy
+            name = strategy_name(sid)
+            await self.children[broker].pace.remote(sid)
+            self.children[name] = StrategyActor.options(**self._options(name)).remote(  # type: ignore[attr-defined]
+                ns,
+                strategy.strategy,
+                strategy.params,
+                spec.instrument,
+                strategy_id=strategy.strategy_id,
+                order_manager=ORDER_MANAGER,
+                market_data=MARKET_DATA,
+            )
+            await self.children[MARKET_DATA].subscribe.remote(spec.instrument.id, name)
+        return await self.status()
+
+    async def replay(self, bars: BarSeries | list[Bar], batch_size: int = 100, speed: str = "max") -> dict[str, Any]:
+        status: dict[str, Any] = await self.children[MARKET_DATA].replay.remote(
+            self.spec.instrument.id, bars, batch_size, speed
+        )
+        return status
+
+    async def set_kill_switch(self, on: bool, reason: str) -> Any:
+        return await self.children[RISK].set_kill_switch.remote(on, reason)
+
+    async def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, handle in self.children.items():
+            if name == ORDER_MANAGER:
+                out[name] = await handle.snapshot.remote()
+            elif hasattr(handle, "status"):
+                out[name] = await handle.status.remote()
+        return out
+
+    async def shutdown(self) -> None:
+        """Stop strategies and end the actors this orchestrator created (by handle, never by name)."""
+        for name, handle in self.children.items():
+            if name.startswith("strategy-"):
+                await handle.stop.remote()
+        for handle in self.children.values():
+            ray.kill(handle, no_restart=True)
+        self.children.clear()

@@ -1,0 +1,31 @@
+"""The live runtime's core, without Ray: strategy host, order manager, market data, and the in-process loop.
+
+The actors in `actors/` host these objects one each; `LiveLoop` wires them in one process.
+"""
+
+from trading.live.journal import BufferedJournal, InMemoryJournal, Journal, JournalRecord
+from trading.live.loop import LiveLoop, RoutedCommands, route_commands
+from trading.live.market_data import MarketDataFeed, ReplaySource, parse_speed
+from trading.live.oms import OrderManager, PnL, PortfolioSnapshot
+from trading.live.strategy_host import HostState, HostStep, StrategyHost
+from trading.messages import ReconciliationMismatch
+
+__all__ = [
+    "BufferedJournal",
+    "HostState",
+    "HostStep",
+    "InMemoryJournal",
+    "Journal",
+    "JournalRecord",
+    "LiveLoop",
+    "MarketDataFeed",
+    "OrderManager",
+    "PnL",
+    "PortfolioSnapshot",
+    "ReconciliationMismatch",
+    "ReplaySource",
+    "RoutedCommands",
+    "StrategyHost",
+    "parse_speed",
+    "route_commands",
+]

@@ -1,0 +1,416 @@
+"""The order manager (OMS core): order state, positions and P&L per strategy and per account, the firm-wide
+book the risk engine checks against, and the journal every event goes to.
+
+Every event is appended to the journal with an idempotency key (the client order id for submissions and
+denials, the trade id for fills), so a replayed or duplicated report is booked once. `rebuild` restores the
+whole state from the journal; `reconcile` then makes the venue the truth: missing fills are booked, orders the
+venue does not have open are closed, position mismatches are corrected; each correction is an event.
+
+Events carry `after_ts`: the bar after whose `on_bar` the strategy got them. A restarted strategy host replays
+its bars and receives each recorded event at the same point (`history(strategy_id)`), so it rebuilds exactly
+the state it had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from trading.brokers.protocol import ReconciliationReport
+from trading.data.bars import Bar
+from trading.live.journal import Journal, JournalEntryLike
+from trading.live.order_events import apply_order_event, event_order_id, fresh_copy, state_copy
+from trading.messages import (
+    MESSAGE_TYPES,
+    Message,
+    OrderCanceled,
+    OrderDenied,
+    OrderFilled,
+    OrderSubmitted,
+    PositionChanged,
+    ReconciliationMismatch,
+    message_from_dict,
+)
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
+from trading.model.instruments import Instrument
+from trading.model.orders import Order
+from trading.model.positions import Position
+
+ZERO = Decimal(0)
+DEFAULT_STREAM = "oms"
+
+
+@dataclass(frozen=True)
+class PortfolioSnapshot:
+    """A copy of the firm-wide book for a risk engine in another process; implements `PortfolioView`."""
+
+    positions: dict[InstrumentId, Decimal]
+    prices: dict[InstrumentId, Decimal]
+    open_orders: int
+    exposure: Decimal
+    multipliers: dict[InstrumentId, Decimal]
+
+    def position_quantity(self, instrument_id: InstrumentId) -> Decimal:
+        return self.positions.get(instrument_id, ZERO)
+
+    def last_price(self, instrument_id: InstrumentId) -> Decimal | None:
+        return self.prices.get(instrument_id)
+
+    def open_order_count(self) -> int:
+        return self.open_orders
+
+    def gross_exposure(self) -> Decimal:
+        return self.exposure
+
+    def multiplier(self, instrument_id: InstrumentId) -> Decimal:
+        return self.multipliers.get(instrument_id, Decimal(1))
+
+
+@dataclass
+class PnL:
+    realized: Decimal = ZERO  # before commissions
+    unrealized: Decimal = ZERO
+    commissions: Decimal = ZERO
+
+    @property
+    def net(self) -> Decimal:
+        return self.realized + self.unrealized - self.commissions
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "realized": str(self.realized),
+            "unrealized": str(self.unrealized),
+            "commissions": str(self.commissions),
+            "net": str(self.net),
+        }
+
+
+@dataclass
+class OrderManager:
+    """Pure OMS state; the order-manager actor hosts one. Implements `trading.risk.PortfolioView`."""
+
+    journal: Journal | None = None
+    stream: str = DEFAULT_STREAM
+    account_id: str = "paper"
+    orders: dict[ClientOrderId, Order] = field(default_factory=dict)
+    strategy_positions: dict[tuple[StrategyId, InstrumentId], Position] = field(default_factory=dict)
+    account_positions: dict[tuple[str, InstrumentId], Position] = field(default_factory=dict)
+    instruments: dict[InstrumentId, Instrument] = field(default_factory=dict)
+    marks: dict[InstrumentId, Decimal] = field(default_factory=dict)
+    fills: list[OrderFilled] = field(default_factory=list)
+    _trade_ids: set[TradeId] = field(default_factory=set)
+    _keys: set[str] = field(default_factory=set)
+    _history: dict[StrategyId, list[tuple[int, Message]]] = field(default_factory=dict)
+    _replaying: bool = False
+
+    # ---------------------------------------------------------------------------------------- set-up
+    def register(self, instrument: Instrument) -> None:
+        self.instruments[instrument.id] = instrument
+
+    def on_bar(self, instrument_id: InstrumentId, bar: Bar) -> None:
+        """Mark `instrument_id` at the bar's close (unrealized P&L, exposure, the risk engine's last price)."""
+        instrument = self.instruments.get(instrument_id)
+        self.marks[instrument_id] = (
+            instrument.make_price(bar.close) if instrument is not None else Decimal(repr(bar.close))
+        )
+
+    # ------------------------------------------------------------------------------------ order path
+    def submit(self, order: Order, after_ts: int) -> OrderSubmitted:
+        """Record an order that passed risk and goes to its broker (idempotent by client order id)."""
+        event = OrderSubmitted(order.client_order_id, order.strategy_id, order.instrument_id, order.ts_init)
+        known = self.orders.get(order.client_order_id)
+        if known is not None:
+            return event
+        self._record(event, after_ts, f"{order.client_order_id}:submitted", order=order)
+        return event
+
+    def deny(self, order: Order, reason: str, after_ts: int) -> OrderDenied:
+        """Record an order the risk engine refused; the returned event goes to the strategy."""
+        event = OrderDenied(order.client_order_id, order.strategy_id, order.instrument_id, order.ts_init, reason)
+        if order.client_order_id in self.orders:
+            return event
+        self._record(event, after_ts, f"{order.client_order_id}:denied", order=order)
+        return event
+
+    def apply(self, events: Iterable[Message], after_ts: int | None = None) -> list[Message]:
+        """Book venue events (fills, accepts, cancels, ...). Returns the derived `PositionChanged` events;
+        duplicates (same trade id, or the same event again) are ignored."""
+        derived: list[Message] = []
+        for event in events:
+            if isinstance(event, OrderFilled):
+                key = f"fill:{event.fill.trade_id}"
+                if event.fill.trade_id in self._trade_ids:
+                    continue
+            else:
+                key = _event_key(event)
+                if key in self._keys:
+                    continue
+            derived += self._record(event, after_ts if after_ts is not None else _ts_of(event), key)
+        return derived
+
+    # ---------------------------------------------------------------------------------- PortfolioView
+    def position_quantity(self, instrument_id: InstrumentId) -> Decimal:
+        return sum((p.quantity for (_, i), p in self.account_positions.items() if i == instrument_id), ZERO)
+
+    def last_price(self, instrument_id: InstrumentId) -> Decimal | None:
+        return self.marks.get(instrument_id)
+
+    def open_order_count(self) -> int:
+        return sum(1 for o in self.orders.values() if o.is_open)
+
+    def gross_exposure(self) -> Decimal:
+        total = ZERO
+        for (_, instrument_id), position in self.account_positions.items():
+            mark = self.marks.get(instrument_id)
+            if position.quantity != 0 and mark is not None:
+                total += abs(position.market_value(mark))
+        return total
+
+    def multiplier(self, instrument_id: InstrumentId) -> Decimal:
+        instrument = self.instruments.get(instrument_id)
+        return instrument.multiplier if instrument is not None else Decimal(1)
+
+    def portfolio_snapshot(self) -> PortfolioSnapshot:
+        positions: dict[InstrumentId, Decimal] = {}
+        for (_, instrument_id), position in self.account_positions.items():
+            positions[instrument_id] = positions.get(instrument_id, ZERO) + position.quantity
+        return PortfolioSnapshot(
+            positions,
+            dict(self.marks),
+            self.open_order_count(),
+            self.gross_exposure(),
+            {i: x.multiplier for i, x in self.instruments.items()},
+        )
+
+    # ---------------------------------------------------------------------------------------- queries
+    def open_orders(self, strategy_id: StrategyId | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open and (strategy_id is None or o.strategy_id == strategy_id)]
+
+    def strategy_position(self, strategy_id: StrategyId, instrument_id: InstrumentId) -> Decimal:
+        position = self.strategy_positions.get((strategy_id, instrument_id))
+        return ZERO if position is None else position.quantity
+
+    def account_position(self, instrument_id: InstrumentId, account_id: str | None = None) -> Decimal:
+        position = self.account_positions.get((account_id or self.account_id, instrument_id))
+        return ZERO if position is None else position.quantity
+
+    def strategy_pnl(self, strategy_id: StrategyId) -> PnL:
+        return self._pnl(p for (s, _), p in self.strategy_positions.items() if s == strategy_id)
+
+    def account_pnl(self, account_id: str | None = None) -> PnL:
+        wanted = account_id or self.account_id
+        return self._pnl(p for (a, _), p in self.account_positions.items() if a == wanted)
+
+    def history(self, strategy_id: StrategyId) -> list[tuple[int, Message]]:
+        """(after_ts, event) for every event the strategy received, for a restarted host's replay."""
+        return list(self._history.get(strategy_id, []))
+
+    def last_order_seq(self, strategy_id: StrategyId) -> int:
+        """The highest `<strategy_id>-NNNNNN` sequence known (a restarted host continues after it)."""
+        best = 0
+        prefix = f"{strategy_id}-"
+        for cid in self.orders:
+            if cid.startswith(prefix) and cid[len(prefix) :].isdigit():
+                best = max(best, int(cid[len(prefix) :]))
+        return best
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "orders": [o.to_dict() for o in self.orders.values()],
+            "positions": [
+                {"account_id": a, **p.to_dict()} for (a, _), p in self.account_positions.items() if p.quantity != 0
+            ],
+            "strategy_positions": [
+                {"strategy_id": s, **p.to_dict()} for (s, _), p in self.strategy_positions.items() if p.quantity != 0
+            ],
+            "pnl": self.account_pnl().to_dict(),
+            "fills": len(self.fills),
+        }
+
+    # ------------------------------------------------------------------------------------ restart path
+    def rebuild(self, entries: Iterable[JournalEntryLike]) -> int:
+        """Restore state from journal entries (in seq order); returns how many were applied."""
+        applied = 0
+        self._replaying = True
+        try:
+            for entry in entries:
+                if entry.stream != self.stream:
+                    continue
+                payload = entry.payload
+                kind = entry.kind
+                key = entry.key or ""
+                if key in self._keys:
+                    continue
+                after_ts = int(payload.get("after_ts", 0))
+                if kind == ReconciliationMismatch.kind:
+                    self._keys.add(key)
+                    self._correct_position_from(payload)
+                    applied += 1
+                    continue
+                if kind not in MESSAGE_TYPES:
+                    continue
+                event = message_from_dict(payload)
+                order = Order.from_dict(payload["order"]) if "order" in payload else None
+                self._record(event, after_ts, key, order=order)
+                applied += 1
+        finally:
+            self._replaying = False
+        return applied
+
+    def reconcile(self, report: ReconciliationReport) -> list[Message]:
+        """Make the venue the truth; returns the correcting events (each also journaled)."""
+        out: list[Message] = []
+        ts = report.ts
+        for fill in report.fills:
+            if fill.trade_id in self._trade_ids:
+                continue
+            event = OrderFilled(fill)
+            self._record(event, ts, f"fill:{fill.trade_id}")
+            out.append(event)
+            out.append(self._mismatch("missing_fill", fill.to_dict(), ts, f"fill:{fill.trade_id}"))
+        venue_open = {r.client_order_id: r for r in report.open_orders}
+        for order in list(self.orders.values()):
+            if order.is_open and order.client_order_id not in venue_open:
+                reason = "RECONCILED: the venue does not have this order open"
+                canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
+                self._record(canceled, ts, _event_key(canceled))
+                out.append(canceled)
+                out.append(
+                    self._mismatch(
+                        "order_not_at_venue", {"client_order_id": order.client_order_id}, ts, order.client_order_id
+                    )
+                )
+        for cid, venue_report in venue_open.items():
+            if cid not in self.orders:
+                detail = {"client_order_id": cid, "status": venue_report.status.value}
+                out.append(self._mismatch("unknown_venue_order", detail, ts, cid))
+        venue_positions = {p.instrument_id: p for p in report.positions}
+        ours = {i for (a, i), p in self.account_positions.items() if a == self.account_id and p.quantity != 0}
+        for instrument_id in sorted(set(venue_positions) | ours, key=str):
+            venue = venue_positions.get(instrument_id)
+            quantity = venue.quantity if venue is not None else ZERO
+            avg = venue.avg_price if venue is not None else ZERO
+            if self.account_position(instrument_id) != quantity:
+                detail = {
+                    "account_id": self.account_id,
+                    "instrument_id": str(instrument_id),
+                    "ours": str(self.account_position(instrument_id)),
+                    "quantity": str(quantity),
+                    "avg_price": str(avg),
+                }
+                out.append(self._mismatch("position", detail, ts, f"{instrument_id}:{quantity}"))
+                self._correct_position_from(detail)
+        return out
+
+    # ------------------------------------------------------------------------------------- internals
+    def _record(self, event: Message, after_ts: int, key: str, *, order: Order | None = None) -> list[Message]:
+        derived: list[Message] = []
+        payload: dict[str, Any] | None = None
+        if self.journal is not None and not self._replaying:
+            payload = {**event.to_dict(), "after_ts": after_ts}
+            if order is not None:
+                payload["order"] = fresh_copy(order).to_dict()
+        self._keys.add(key)
+        if isinstance(event, OrderSubmitted | OrderDenied) and order is not None:
+            self.orders[order.client_order_id] = fresh_copy(order)
+        cid = event_order_id(event)
+        known = self.orders.get(cid) if cid is not None else None
+        if isinstance(event, OrderFilled):
+            fill = event.fill
+            self._trade_ids.add(fill.trade_id)
+            self.fills.append(event)
+            if known is not None:
+                apply_order_event(known, event)
+            derived += self._book_fill(event, known)
+        elif known is not None:
+            apply_order_event(known, event)
+        strategy_id = _strategy_of(event, known)
+        if strategy_id is not None:
+            self._history.setdefault(strategy_id, []).append((after_ts, event))
+        if payload is not None and self.journal is not None:
+            self.journal.append(self.stream, event.kind, payload, key)
+        return derived
+
+    def _book_fill(self, event: OrderFilled, order: Order | None) -> list[Message]:
+        fill = event.fill
+        account = (order.broker if order is not None and order.broker else "") or self.account_id
+        multiplier = self.multiplier(fill.instrument_id)
+        for positions, owner in (
+            (self.strategy_positions, fill.strategy_id),
+            (self.account_positions, account),
+        ):
+            position = positions.get((owner, fill.instrument_id))  # type: ignore[arg-type]
+            if position is None:
+                position = Position(fill.instrument_id, multiplier=multiplier)
+                positions[(owner, fill.instrument_id)] = position  # type: ignore[index]
+            position.apply(fill.signed_quantity, fill.price, fill.commission, fill.ts)
+        position = self.account_positions[(account, fill.instrument_id)]
+        return [
+            PositionChanged(
+                account, fill.instrument_id, position.quantity, position.avg_price, position.realized_pnl, fill.ts
+            )
+        ]
+
+    def _mismatch(self, subject: str, detail: dict[str, Any], ts: int, ident: str) -> ReconciliationMismatch:
+        event = ReconciliationMismatch(subject, detail, ts)
+        key = f"reconcile:{subject}:{ident}:{ts}"
+        self._keys.add(key)
+        if self.journal is not None:
+            self.journal.append(self.stream, event.kind, {**event.to_dict(), "after_ts": ts, **detail}, key)
+        return event
+
+    def _correct_position_from(self, detail: dict[str, Any]) -> None:
+        if "instrument_id" not in detail or "quantity" not in detail:
+            return
+        instrument_id = InstrumentId.parse(detail["instrument_id"])
+        account = detail.get("account_id", self.account_id)
+        quantity = Decimal(detail["quantity"])
+        avg = Decimal(detail.get("avg_price", "0"))
+        position = self.account_positions.get((account, instrument_id))
+        if position is None:
+            position = Position(instrument_id, multiplier=self.multiplier(instrument_id))
+            self.account_positions[(account, instrument_id)] = position
+        position.quantity = quantity
+        position.cost_basis = quantity * avg
+
+    def _pnl(self, positions: Iterable[Position]) -> PnL:
+        pnl = PnL()
+        for position in positions:
+            pnl.realized += position.realized_pnl
+            pnl.commissions += position.commissions
+            mark = self.marks.get(position.instrument_id)
+            if position.quantity != 0 and mark is not None:
+                pnl.unrealized += position.unrealized_pnl(mark)
+        return pnl
+
+
+def _event_key(event: Message) -> str:
+    """A deterministic key for a non-fill event: the same report delivered twice gets the same key."""
+    body = json.dumps(event.to_dict(), sort_keys=True, default=str)
+    digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()[:16]
+    return f"{event_order_id(event)}:{event.kind}:{_ts_of(event)}:{digest}"
+
+
+def _ts_of(event: Message) -> int:
+    if isinstance(event, OrderFilled):
+        return event.fill.ts
+    ts = getattr(event, "ts", 0)
+    return ts if isinstance(ts, int) else 0
+
+
+def _strategy_of(event: Message, order: Order | None) -> StrategyId | None:
+    if isinstance(event, OrderFilled):
+        return event.fill.strategy_id
+    if order is not None:
+        return order.strategy_id
+    strategy_id = getattr(event, "strategy_id", None)
+    return StrategyId(strategy_id) if isinstance(strategy_id, str) else None
+
+
+def order_copies(orders: Sequence[Order]) -> list[Order]:
+    """Independent copies with state (for status answers that must not share mutable orders)."""
+    return [state_copy(o) for o in orders]

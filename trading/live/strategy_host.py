@@ -1,0 +1,382 @@
+"""The strategy host: runs one strategy live, bar by bar, exactly as the backtest engine would.
+
+The host implements the strategy's `TradingContext`. It keeps the bar history in a growing buffer (at most
+`history_cap` bars; beyond that a sliding window of the newest bars, so indicators with unbounded memory such
+as an EMA may then differ slightly from a full-history backtest), recomputes `strategy.indicators()` once per
+batch of new bars (indicators are causal, so values equal the backtest's) and steps `on_bar` bar by bar.
+
+Orders the strategy submits become outgoing commands (`SubmitOrder`, `CancelOrder`) with deterministic client
+order ids `<strategy_id>-000001`, ... The exactness rule: before `on_bar(bar j)` the host must know every fill
+of its orders at bars <= j (the backtest's venue matches before the strategy sees the bar). So while the
+strategy has live orders the host only steps bars up to the horizon the broker confirmed. A driver runs it as
+
+    step = host.advance()                    # commands, and whether the host waits for the broker
+    if step.needs_sync_after_ts is not None:  # send commands; the broker matches the next bar
+        result = broker.step(owner, instrument, step.commands, step.needs_sync_after_ts)
+        host.apply_events(result.events, result.horizon_ts)
+
+With no live orders the host runs freely through the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from trading.data.bars import Bar, BarSeries
+from trading.errors import ConfigError
+from trading.live.order_events import apply_order_event, event_order_id, fresh_copy
+from trading.messages import (
+    CancelOrder,
+    Message,
+    OrderDenied,
+    OrderFilled,
+    OrderSubmitted,
+    ReplaceOrder,
+    SubmitOrder,
+)
+from trading.model.fills import Fill
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
+from trading.model.instruments import Instrument
+from trading.model.orders import Order, OrderStatus
+from trading.strategy import Strategy, build_config
+
+ZERO = Decimal(0)
+NEVER = -(2**62)
+DEFAULT_HISTORY_CAP = 100_000
+
+
+class HostState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"  # bars still update the history; on_bar is not called
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class HostStep:
+    """What `advance` produced. `needs_sync_after_ts` is set when the host waits for the broker: it finished
+    the bar with that ts (and sent `commands` from it) and needs the broker's fills for the bars after it."""
+
+    commands: list[Message]
+    needs_sync_after_ts: int | None
+    bars_stepped: int
+
+
+class _History:
+    """The bar buffer: numpy columns with spare capacity plus the `Bar` objects, a sliding window at the cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.start = 0  # absolute index of the oldest kept bar
+        self.bars: list[Bar] = []
+        size = 1024
+        self._columns = np.empty((6, size), dtype=np.float64)
+        self._ts = np.empty(size, dtype=np.int64)
+        self._n = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.bars)
+
+    def append(self, bars: Sequence[Bar]) -> None:
+        n = len(bars)
+        if self._n + n > len(self._ts):
+            size = max(2 * len(self._ts), self._n + n)
+            columns = np.empty((6, size), dtype=np.float64)
+            columns[:, : self._n] = self._columns[:, : self._n]
+            ts = np.empty(size, dtype=np.int64)
+            ts[: self._n] = self._ts[: self._n]
+            self._columns, self._ts = columns, ts
+        for k, bar in enumerate(bars, self._n):
+            self._ts[k] = bar.ts
+            self._columns[0, k] = bar.open
+            self._columns[1, k] = bar.high
+            self._columns[2, k] = bar.low
+            self._columns[3, k] = bar.close
+            self._columns[4, k] = bar.volume
+        self._n += n
+        self.bars.extend(bars)
+
+    def trim(self, keep_from: int) -> None:
+        """Drop bars before absolute index `keep_from` when the window exceeds the cap."""
+        drop = min(len(self.bars) - self.cap, keep_from - self.start)
+        if drop <= 0:
+            return
+        del self.bars[:drop]
+        self._columns[:, : self._n - drop] = self._columns[:, drop : self._n].copy()
+        self._ts[: self._n - drop] = self._ts[drop : self._n].copy()
+        self._n -= drop
+        self.start += drop
+
+    def bar(self, absolute: int) -> Bar:
+        return self.bars[absolute - self.start]
+
+    def series(self, source: str) -> BarSeries:
+        n = self._n
+        return BarSeries(
+            ts=self._ts[:n],
+            open=self._columns[0, :n],
+            high=self._columns[1, :n],
+            low=self._columns[2, :n],
+            close=self._columns[3, :n],
+            volume=self._columns[4, :n],
+            source=source,
+        )
+
+
+class StrategyHost:
+    """Hosts one strategy live; implements `TradingContext`. Pure Python: the strategy actor only wraps it."""
+
+    def __init__(
+        self,
+        strategy: Strategy[Any],
+        instrument: Instrument,
+        *,
+        history_cap: int = DEFAULT_HISTORY_CAP,
+        order_seq: int = 0,
+    ) -> None:
+        if strategy.instrument_id != instrument.id:
+            raise ConfigError(
+                f"strategy {strategy.strategy_id} trades {strategy.instrument_id}, the host got {instrument.id}",
+                key="instrument_id",
+            )
+        if history_cap < 1:
+            raise ConfigError(f"history_cap must be at least 1, got {history_cap}", key="history_cap")
+        self.strategy = strategy
+        self.instrument_obj = instrument
+        strategy.instrument_id = instrument.id
+        self.state = HostState.CREATED
+        self.order_seq = order_seq
+        self.orders: dict[ClientOrderId, Order] = {}
+        self.fills: list[Fill] = []
+        self._positions: dict[InstrumentId, Decimal] = {}
+        self._trade_ids: set[TradeId] = set()
+        self._history = _History(history_cap)
+        self._next = 0  # absolute index of the next bar to step
+        self._horizon = NEVER
+        self._last_ts: int | None = None
+        self._bar: Bar | None = None
+        self._outgoing: list[Message] = []
+        self._stale = True
+        self._replay: dict[int, list[Message]] = {}
+        self._replay_until = NEVER
+
+    @property
+    def strategy_id(self) -> StrategyId:
+        return self.strategy.strategy_id
+
+    @property
+    def instrument_id(self) -> InstrumentId:
+        return self.instrument_obj.id
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self.state is HostState.CREATED:
+            self.strategy.bind(self)
+            self.strategy.on_start()
+        if self.state is not HostState.STOPPED:
+            self.state = HostState.RUNNING
+
+    def pause(self) -> None:
+        if self.state is HostState.RUNNING:
+            self.state = HostState.PAUSED
+
+    def resume(self) -> None:
+        if self.state is HostState.PAUSED:
+            self.state = HostState.RUNNING
+
+    def stop(self) -> None:
+        if self.state in (HostState.RUNNING, HostState.PAUSED):
+            self.strategy.on_stop()
+        self.state = HostState.STOPPED
+
+    def update_parameters(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and apply new parameters (not the instrument); indicators are recomputed before the next bar."""
+        if "instrument_id" in changes and changes["instrument_id"] != str(self.instrument_id):
+            raise ConfigError("a running strategy cannot change its instrument", key="instrument_id")
+        config = build_config(type(self.strategy), {**self.strategy.config.model_dump(), **changes})
+        self.strategy.config = config
+        self._stale = True
+        return config.model_dump()
+
+    # ----------------------------------------------------------------------------------- restart path
+    def load_journal(self, records: Iterable[tuple[int, Message]]) -> None:
+        """Prepare a rebuilt host to replay what it already did: `records` are (after_ts, event) pairs from the
+        order manager's journal, delivered right after `on_bar` of the bar `after_ts`. While replaying bars up to
+        the last recorded one, the strategy's commands are not sent again (they were sent before)."""
+        for after_ts, event in records:
+            self._replay.setdefault(after_ts, []).append(event)
+            self._replay_until = max(self._replay_until, after_ts)
+
+    # ------------------------------------------------------------------------------------------ input
+    def on_bars(self, bars: Sequence[Bar]) -> None:
+        """Append validated bars of the host's instrument; they are stepped by `advance`."""
+        if not bars:
+            return
+        last = self._history.bars[-1].ts if self._history.bars else NEVER
+        fresh = [b for b in bars if b.ts > last]
+        self._history.append(fresh)
+        self._history.trim(self._next)
+        self._stale = True
+
+    def apply_events(self, events: Iterable[Message], horizon_ts: int | None = None) -> None:
+        """Book order events and fills (from the broker or the order manager) and raise the fill horizon."""
+        for event in events:
+            self._apply(event)
+        if horizon_ts is not None and horizon_ts > self._horizon:
+            self._horizon = horizon_ts
+
+    def apply_fills(self, fills: Iterable[Fill], horizon_ts: int) -> None:
+        self.apply_events([OrderFilled(f) for f in fills], horizon_ts)
+
+    # ---------------------------------------------------------------------------------------- stepping
+    def advance(self, max_ts: int | None = None) -> HostStep:
+        """Step buffered bars (up to `max_ts`) until the host must wait for the broker or runs out of bars."""
+        if self.state in (HostState.CREATED, HostState.STOPPED):
+            return HostStep([], None, 0)
+        history = self._history
+        stepped = 0
+        strategy = self.strategy
+        while self._next < history.end:
+            bar = history.bar(self._next)
+            if max_ts is not None and bar.ts > max_ts:
+                break
+            replaying = bar.ts <= self._replay_until
+            if not replaying and bar.ts > self._horizon and self._has_live_orders():
+                return HostStep([], self._last_ts if self._last_ts is not None else bar.ts - 1, stepped)
+            self._bar = bar
+            if self.state is HostState.RUNNING:
+                if self._stale:
+                    series = history.series(str(self.instrument_id))
+                    strategy.set_indicators(strategy.indicators(series), len(series))
+                    self._stale = False
+                strategy.i = self._next - history.start
+                strategy.on_bar(bar)
+            self._next += 1
+            self._last_ts = bar.ts
+            stepped += 1
+            if replaying:
+                self._outgoing.clear()  # sent before the restart
+                recorded = self._replay.pop(bar.ts, None)
+                if recorded:
+                    self.apply_events(recorded)
+                continue
+            if self._outgoing:
+                commands, self._outgoing = self._outgoing, []
+                return HostStep(commands, bar.ts, stepped)
+        return HostStep([], None, stepped)
+
+    @property
+    def last_ts(self) -> int | None:
+        """The ts of the last bar stepped."""
+        return self._last_ts
+
+    @property
+    def horizon_ts(self) -> int:
+        return self._horizon
+
+    @property
+    def pending_bars(self) -> int:
+        return self._history.end - self._next
+
+    # -------------------------------------------------------------------------------- TradingContext
+    def submit(self, order: Order) -> None:
+        self.orders[order.client_order_id] = order
+        self._outgoing.append(SubmitOrder(fresh_copy(order), self.now_ns()))
+
+    def cancel(self, client_order_id: ClientOrderId) -> None:
+        order = self.orders.get(client_order_id)
+        if order is None or not self._is_live(order):
+            return
+        self._outgoing.append(CancelOrder(client_order_id, self.strategy_id, self.now_ns()))
+
+    def replace(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        self._outgoing.append(
+            ReplaceOrder(client_order_id, self.strategy_id, quantity, limit_price, stop_price, self.now_ns())
+        )
+
+    def position_quantity(self, instrument_id: InstrumentId) -> Decimal:
+        return self._positions.get(instrument_id, ZERO)
+
+    def open_orders(self, instrument_id: InstrumentId) -> list[Order]:
+        return [o for o in self.orders.values() if o.instrument_id == instrument_id and self._is_live(o)]
+
+    def has_open_orders(self, instrument_id: InstrumentId) -> bool:
+        return any(o.instrument_id == instrument_id and self._is_live(o) for o in self.orders.values())
+
+    def instrument(self, instrument_id: InstrumentId) -> Instrument:
+        if instrument_id != self.instrument_obj.id:
+            raise ConfigError(f"strategy {self.strategy_id} has no instrument {instrument_id}", key="instrument_id")
+        return self.instrument_obj
+
+    def now_ns(self) -> int:
+        return self._bar.ts if self._bar is not None else 0
+
+    def next_order_id(self, strategy_id: StrategyId) -> ClientOrderId:
+        self.order_seq += 1
+        return ClientOrderId(f"{strategy_id}-{self.order_seq:06d}")
+
+    # --------------------------------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        return {
+            "strategy_id": self.strategy_id,
+            "strategy": self.strategy.name,
+            "instrument_id": str(self.instrument_id),
+            "state": self.state.value,
+            "params": {
+                k: str(v) if isinstance(v, Decimal) else v for k, v in self.strategy.config.model_dump().items()
+            },
+            "bars_seen": self._history.end,
+            "bars_stepped": self._next,
+            "last_ts": self._last_ts,
+            "horizon_ts": self._horizon,
+            "order_seq": self.order_seq,
+            "position": str(self.position_quantity(self.instrument_id)),
+            "open_orders": len(self.open_orders(self.instrument_id)),
+            "fills": len(self.fills),
+        }
+
+    # ------------------------------------------------------------------------------------- internals
+    @staticmethod
+    def _is_live(order: Order) -> bool:
+        """Working at the venue, or sent and not yet answered."""
+        return order.is_open or order.status is OrderStatus.INITIALIZED
+
+    def _has_live_orders(self) -> bool:
+        return any(self._is_live(o) for o in self.orders.values())
+
+    def _apply(self, event: Message) -> None:
+        cid = event_order_id(event)
+        order = self.orders.get(cid) if cid is not None else None
+        if order is None:
+            return  # another strategy's order, or one this host never made
+        if isinstance(event, OrderFilled):
+            fill = event.fill
+            if fill.trade_id in self._trade_ids:
+                return
+            self._trade_ids.add(fill.trade_id)
+            apply_order_event(order, event)
+            self._positions[fill.instrument_id] = self._positions.get(fill.instrument_id, ZERO) + fill.signed_quantity
+            self.fills.append(fill)
+            self.strategy.on_order_filled(fill)
+            return
+        if isinstance(event, OrderSubmitted) and order.status is not OrderStatus.INITIALIZED:
+            return
+        if isinstance(event, OrderDenied) and order.status is not OrderStatus.INITIALIZED:
+            return
+        apply_order_event(order, event)
+        if not isinstance(event, OrderSubmitted):
+            self.strategy.on_order_event(event)
