@@ -23,7 +23,7 @@ $(BENCH_STAMP): requirements-bench.txt $(STAMP)
 	touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/dto demo
+	$(VENV)/bin/dto run
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,43 +2,110 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import ray
 
+from actors.storage import ActorStorage
 from trading.brokers.paper import BrokerStep, PaperBroker
 from trading.brokers.protocol import AccountReport, PositionReport, ReconciliationReport
 from trading.data.bars import Bar
+from trading.live import BufferedJournal
+from trading.live.durable import RecordingBroker
 from trading.messages import Message
 from trading.model.fills import Fill
 from trading.model.identifiers import InstrumentId
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
 
+ACK_LOG_CAP = 100_000
+
 
 @ray.remote
 class BrokerActor:
+    """With a `database_url` every input that changes the paper broker is journaled (stream `stream`) before a
+    call is answered, and a restarted actor rebuilds the broker from that journal: the same path as a start.
+    Without one the broker lives in memory only (then it must not be restarted blank)."""
+
     def __init__(
-        self, starting_cash: Decimal, currency: str = "USD", sim: SimConfig | None = None, name: str = "paper"
+        self,
+        starting_cash: Decimal,
+        currency: str = "USD",
+        sim: SimConfig | None = None,
+        name: str = "paper",
+        *,
+        database_url: str | None = None,
+        stream: str | None = None,
     ) -> None:
         self.broker = PaperBroker.open(starting_cash, currency, sim, name=name)
+        self.storage = ActorStorage(database_url, None)
+        self.buffer = BufferedJournal()
+        self.recorder = RecordingBroker(self.broker, self.buffer if database_url else None, stream or f"broker:{name}")
+        self.lock = asyncio.Lock()
+        self.ready = False
+        self.rebuilt_from = 0
+        self.steps = 0
+        self.acks: list[tuple[int, int]] = []
+
+    async def _ready(self) -> None:
+        """Start path (also after a restart): rebuild the broker from its journal."""
+        if self.ready:
+            return
+        await self.storage.open()
+        entries = await self.storage.read_stream(self.recorder.stream)
+        self.rebuilt_from = self.recorder.rebuild(entries)
+        self.ready = True
+
+    async def _flush(self) -> None:
+        if self.storage.journal is not None and self.buffer.pending:
+            await self.buffer.flush(self.storage.journal)
 
     async def register(self, instrument: Instrument, bar_interval_ns: int | None = None) -> None:
-        self.broker.register(instrument, bar_interval_ns)
+        async with self.lock:
+            await self._ready()
+            self.recorder.register(instrument, bar_interval_ns)
+            await self._flush()
 
     async def pace(self, owner: str) -> None:
-        self.broker.pace(owner)
+        async with self.lock:
+            await self._ready()
+            self.recorder.pace(owner)
+            await self._flush()
 
     async def on_bars(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> list[Message]:
-        return self.broker.on_bars(instrument_id, bars)
+        async with self.lock:
+            await self._ready()
+            events = self.recorder.on_bars(instrument_id, bars)
+            await self._flush()
+            return events
 
     async def step(self, owner: str, instrument_id: InstrumentId, commands: list[Message], done_ts: int) -> BrokerStep:
-        return self.broker.step(owner, instrument_id, commands, done_ts)
+        async with self.lock:
+            await self._ready()
+            result = self.recorder.step(owner, instrument_id, commands, done_ts)
+            self.steps += 1
+            await self._flush()
+            if commands and len(self.acks) < ACK_LOG_CAP:
+                self.acks.append((done_ts, time.time_ns()))  # for the bar-to-order latency benchmark
+            return result
+
+    async def order_acks(self) -> list[tuple[int, int]]:
+        """(bar ts the commands came from, wall-clock ns the broker acknowledged them), oldest first."""
+        return list(self.acks)
 
     async def reconcile(self, since_ns: int = 0) -> ReconciliationReport:
-        return await self.broker.reconcile(since_ns)
+        async with self.lock:
+            await self._ready()
+            return await self.broker.reconcile(since_ns)
+
+    async def submissions(self) -> list[str]:
+        """Client order ids of every order the venue holds (each exactly once), for duplicate checks."""
+        await self._ready()
+        return [o.client_order_id for o in self.broker.all_orders()]
 
     async def fills(self) -> list[Fill]:
         return list(self.broker.fills)
@@ -57,4 +124,28 @@ class BrokerActor:
             "equity": str(report.equity),
             "fills": len(self.broker.fills),
             "open_orders": len(self.broker.open_order_list()),
+            "rebuilt_from": self.rebuilt_from,
+            "steps": self.steps,
         }
+
+    # ---- for the gateway (issue 5): a person's orders go to an unpaced book (matched as bars arrive)
+
+    async def submit_manual(self, order: Any) -> list[Message]:
+        """Submit (idempotent by client order id), journaled like every broker input, and return the events
+        produced so far."""
+        async with self.lock:
+            await self._ready()
+            events = self.recorder.submit(order)
+            await self._flush()
+            return events
+
+    async def cancel_manual(self, client_order_id: str) -> list[Message]:
+        async with self.lock:
+            await self._ready()
+            events = self.recorder.cancel(client_order_id)  # type: ignore[arg-type]
+            await self._flush()
+            return events
+
+    async def last_bar_ts(self) -> int | None:
+        stamps = [bar.ts for bar in (self.broker.last_bar(i) for i in self.broker.ledger.instruments) if bar]
+        return max(stamps, default=None)

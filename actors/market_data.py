@@ -4,19 +4,22 @@ order manager and the subscribed strategy actors. Keeps the accepted history a r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import ray
 from ray.exceptions import RayActorError
 
+from actors.storage import call_with_retry
 from trading.data.bars import Bar, BarSeries
 from trading.live import MarketDataFeed, ReplaySource
 from trading.messages import MarketDataRejected
 from trading.model.identifiers import InstrumentId
 
 RESEND_WAIT_S = 0.2
-RESEND_ATTEMPTS = 300  # a restarting strategy actor takes seconds, not minutes
+RESEND_ATTEMPTS = 300
+ARRIVAL_LOG_CAP = 100_000  # a restarting strategy actor takes seconds, not minutes
 
 
 @ray.remote
@@ -30,6 +33,7 @@ class MarketDataActor:
         self.subscribers: dict[InstrumentId, list[str]] = {}
         self.rejected: list[MarketDataRejected] = []
         self.resends = 0
+        self.arrivals: list[tuple[int, int, int]] = []  # (first bar ts, last bar ts, wall ns) per batch
         self.replaying = False
         self._handles: dict[str, Any] = {}
 
@@ -43,10 +47,13 @@ class MarketDataActor:
 
     async def publish(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> int:
         """Validate and deliver one batch; returns how many bars were accepted."""
+        arrived = time.time_ns()
         good, bad = self.feed.validate(instrument_id, bars)
         self.rejected += bad
         if not good:
             return 0
+        if len(self.arrivals) < ARRIVAL_LOG_CAP:
+            self.arrivals.append((good[0].ts, good[-1].ts, arrived))
         self.history_bars.setdefault(instrument_id, []).extend(good)
         if not self._handles:
             self._handles = {
@@ -54,10 +61,10 @@ class MarketDataActor:
                 "oms": ray.get_actor(self.order_manager, namespace=self.namespace),
             }
         broker, oms = self._handles["broker"], self._handles["oms"]
-        events = await broker.on_bars.remote(instrument_id, good)
-        await oms.on_bars.remote(instrument_id, good, events)
-        for name in self.subscribers.get(instrument_id, []):
-            await self._deliver(name, good)
+        events = await call_with_retry(lambda: broker.on_bars.remote(instrument_id, good), "broker on_bars")
+        await call_with_retry(lambda: oms.on_bars.remote(instrument_id, good, events), "order manager on_bars")
+        # Strategies are independent (the broker paces each one's book): deliver to all of them at once.
+        await asyncio.gather(*(self._deliver(name, good) for name in self.subscribers.get(instrument_id, [])))
         return len(good)
 
     async def _deliver(self, name: str, bars: list[Bar]) -> None:
@@ -84,5 +91,20 @@ class MarketDataActor:
             self.replaying = False
         return await self.status()
 
+    async def batch_arrivals(self) -> list[tuple[int, int, int]]:
+        """(first bar ts, last bar ts, wall-clock ns it arrived) per accepted batch, for latency benchmarks."""
+        return list(self.arrivals)
+
     async def status(self) -> dict[str, Any]:
         return {**self.feed.status(), "resends": self.resends, "replaying": self.replaying}
+
+    # ---- for the gateway (issue 5)
+
+    async def last_bars(self) -> dict[str, dict[str, Any]]:
+        """The last accepted bar per instrument."""
+        return {
+            str(iid): {"ts": b.ts, "open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
+            for iid, bars in self.history_bars.items()
+            if bars
+            for b in bars[-1:]
+        }

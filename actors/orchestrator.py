@@ -46,6 +46,19 @@ class RuntimeSpec:
     detached: bool = False
     risk_limits: dict[str, Any] = field(default_factory=dict)
     max_restarts: int = -1
+    # Durable state: with a database URL the order manager and the broker journal to PostgreSQL (streams named
+    # by `run_id`: a runtime started again with the same run id resumes it), and every actor restarts safely.
+    database_url: str | None = None
+    redis_url: str | None = None
+    run_id: str = "live"
+
+    @property
+    def oms_stream(self) -> str:
+        return f"oms:{self.run_id}"
+
+    @property
+    def broker_stream(self) -> str:
+        return f"broker:{self.broker}:{self.run_id}"
 
 
 @ray.remote
@@ -63,13 +76,28 @@ class OrchestratorActor:
         spec = self.spec
         ns = spec.namespace
         broker = broker_name(spec.broker)
-        # The paper broker's books live in its memory: it is not restarted blank (the venue would forget).
-        self.children[broker] = BrokerActor.options(**self._options(broker, 0)).remote(  # type: ignore[attr-defined]
-            spec.starting_cash, spec.instrument.currency, spec.sim, spec.broker
+        # Without a database the paper broker's books live only in its memory: it is not restarted blank (the
+        # venue would forget). With one, a restarted broker rebuilds itself from its journal.
+        durable = spec.database_url is not None
+        self.children[broker] = BrokerActor.options(**self._options(broker, None if durable else 0)).remote(  # type: ignore[attr-defined]
+            spec.starting_cash,
+            spec.instrument.currency,
+            spec.sim,
+            spec.broker,
+            database_url=spec.database_url,
+            stream=spec.broker_stream,
         )
-        self.children[RISK] = RiskActor.options(**self._options(RISK)).remote(spec.risk_limits)  # type: ignore[attr-defined]
+        self.children[RISK] = RiskActor.options(**self._options(RISK)).remote(  # type: ignore[attr-defined]
+            spec.risk_limits, redis_url=spec.redis_url, namespace=ns
+        )
         self.children[ORDER_MANAGER] = OrderManagerActor.options(**self._options(ORDER_MANAGER)).remote(  # type: ignore[attr-defined]
-            ns, RISK, broker
+            ns,
+            RISK,
+            broker,
+            database_url=spec.database_url,
+            redis_url=spec.redis_url,
+            stream=spec.oms_stream,
+            instruments=[spec.instrument],
         )
         self.children[MARKET_DATA] = MarketDataActor.options(**self._options(MARKET_DATA)).remote(  # type: ignore[attr-defined]
             ns, broker, ORDER_MANAGER

@@ -1,19 +1,29 @@
 """OrderManagerActor: hosts the `OrderManager`; the one hop between a strategy and risk + broker.
 
-Start path (also the restart path): rebuild from the journal, then reconcile with the broker.
+Start path (also the restart path, run lazily by the first call): rebuild from the journal, then reconcile with
+the broker. With a `database_url` the journal is the PostgreSQL event journal (stream `stream`): the manager
+appends to a `BufferedJournal`, and the actor flushes it before an order goes to the broker and before it
+answers, so nothing acknowledged is lost; order, fill and position rows are upserted, events are published to
+Redis and the last bar of each batch is cached there. Calls to the risk and broker actors are resent while
+they restart (both are idempotent by client order id); events booked by reconciliation are handed to their
+strategy with its next answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import ray
 
+from actors.storage import ActorStorage, call_with_retry
 from trading.data.bars import Bar
-from trading.live import InMemoryJournal, OrderManager, route_commands
+from trading.live import BufferedJournal, InMemoryJournal, OrderManager, route_commands
+from trading.live.durable import fill_row, order_row, position_row
+from trading.live.order_events import event_order_id
 from trading.live.strategy_host import HostStep
-from trading.messages import Message, SubmitOrder
+from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
 from trading.risk.rules import RiskEngine
@@ -32,15 +42,39 @@ class _RemoteRiskAnswers(RiskEngine):
 
 @ray.remote
 class OrderManagerActor:
-    def __init__(self, namespace: str, risk_name: str, broker_name: str) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        risk_name: str,
+        broker_name: str,
+        *,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        stream: str = "oms",
+        instruments: Sequence[Instrument] = (),
+    ) -> None:
         self.namespace = namespace
         self.risk_name = risk_name
         self.broker_name = broker_name
-        self.journal = InMemoryJournal()  # issue 4 step 3 swaps in PostgreSQL through BufferedJournal
-        self.oms = OrderManager(self.journal)
+        self.stream = stream
+        self.storage = ActorStorage(database_url, redis_url, namespace)
+        self.buffer: BufferedJournal | None = BufferedJournal() if database_url else None
+        self.journal = InMemoryJournal()  # the in-memory journal (no database): survives start(), not a restart
+        self.instruments: dict[InstrumentId, Instrument] = {i.id: i for i in instruments}
+        self.oms = self._fresh()
         self.lock = asyncio.Lock()
+        self.start_lock = asyncio.Lock()
         self.started = False
+        self.starts = 0
+        self.rebuilt_from = 0
+        self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
         self._handles: dict[str, Any] = {}
+
+    def _fresh(self) -> OrderManager:
+        oms = OrderManager(self.buffer if self.buffer is not None else self.journal, stream=self.stream)
+        for instrument in self.instruments.values():
+            oms.register(instrument)
+        return oms
 
     def _actor(self, name: str) -> Any:
         # A handle stays valid across the other actor's restarts: look each name up once.
@@ -48,50 +82,270 @@ class OrderManagerActor:
             self._handles[name] = ray.get_actor(name, namespace=self.namespace)
         return self._handles[name]
 
+    # ------------------------------------------------------------------------------------ start path
+    async def _ready(self) -> None:
+        if self.started:
+            return
+        async with self.start_lock:
+            if self.started:
+                return
+            await self.storage.open()
+            oms = self._fresh()
+            if self.buffer is not None:
+                entries: Sequence[Any] = await self.storage.read_stream(self.stream)
+            else:
+                entries = list(self.journal.entries)
+            oms.rebuild(entries)
+            self.oms = oms
+            broker = self._actor(self.broker_name)
+            report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
+            await self._reconciled(oms.reconcile(report, in_flight_ok=True))
+            self.rebuilt_from = len(entries)
+            self.starts += 1
+            self.started = True
+
+    async def _reconciled(self, corrections: list[Message]) -> None:
+        """Queue corrections for their strategies and make them durable."""
+        for event in corrections:
+            if isinstance(event, ReconciliationMismatch):
+                continue
+            cid = event_order_id(event)
+            order = self.oms.orders.get(cid) if cid is not None else None
+            owner = event.fill.strategy_id if isinstance(event, OrderFilled) else order and order.strategy_id
+            if owner:
+                self.outbox.setdefault(owner, []).append(event)
+        await self._persist(corrections)
+
     async def start(self) -> dict[str, Any]:
-        async with self.lock:
-            if not self.started:
-                self.oms = OrderManager(self.journal)
-                self.oms.rebuild(self.journal.entries)
-                report = await self._actor(self.broker_name).reconcile.remote(0)
-                self.oms.reconcile(report)
-                self.started = True
+        await self._ready()
         return self.oms.snapshot()
 
     async def register(self, instrument: Instrument) -> None:
+        self.instruments[instrument.id] = instrument
         self.oms.register(instrument)
 
+    # ------------------------------------------------------------------------------------ durability
+    async def _flush(self) -> None:
+        if self.buffer is not None and self.buffer.pending and self.storage.journal is not None:
+            await self.buffer.flush(self.storage.journal)
+
+    async def _persist(self, events: Sequence[Message]) -> None:
+        """Flush the journal, then upsert the rows the events touched and publish the events."""
+        await self._flush()
+        if not events:
+            return
+        storage = self.storage
+        oms = self.oms
+        if storage.orders is not None and storage.fills is not None and storage.positions is not None:
+            for cid in dict.fromkeys(event_order_id(e) for e in events):
+                order = oms.orders.get(cid) if cid is not None else None
+                if order is not None:
+                    await storage.orders.upsert(order_row(order, self.stream))
+            for event in events:
+                if isinstance(event, OrderFilled):
+                    instrument = self.instruments.get(event.fill.instrument_id)
+                    currency = instrument.currency if instrument is not None else "USD"
+                    await storage.fills.add(fill_row(event.fill, currency, self.stream))
+                elif isinstance(event, PositionChanged):
+                    position = oms.account_positions.get((event.account_id, event.instrument_id))
+                    if position is not None:
+                        await storage.positions.upsert(position_row(event.account_id, position, self.stream))
+        if storage.cache is not None:
+            for event in events:
+                await storage.cache.publish("events", {"stream": self.stream, **event.to_dict()})
+
+    # ------------------------------------------------------------------------------------ order path
     async def on_bars(self, instrument_id: InstrumentId, bars: list[Bar], events: list[Message]) -> None:
+        await self._ready()
         if bars:
             self.oms.on_bar(instrument_id, bars[-1])
-        self.oms.apply(events)
+            if self.storage.cache is not None:
+                await self.storage.cache.set_last_bar(str(instrument_id), bars[-1].to_dict())
+        if events:
+            async with self.lock:
+                derived = self.oms.apply(events)
+                await self._persist([*events, *derived])
 
     async def route(
         self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep
     ) -> tuple[list[Message], list[Message], int]:
-        """Risk-check and record a strategy's commands, step the broker; returns (answers, events, horizon)."""
+        """Risk-check and record a strategy's commands, step the broker; returns (answers, events, horizon).
+        Resending the same step (after this actor or the broker restarted) is safe."""
         assert step.needs_sync_after_ts is not None
+        await self._ready()
         async with self.lock:
+            oms = self.oms
             orders = [c.order for c in step.commands if isinstance(c, SubmitOrder)]
+            fresh = [o for o in orders if o.client_order_id not in oms.orders]
             reasons: dict[str, str | None] = {}
-            if orders:
-                answers = await self._actor(self.risk_name).check.remote(orders, self.oms.portfolio_snapshot())
-                reasons = {o.client_order_id: r for o, r in zip(orders, answers, strict=True)}
-            routed = route_commands(step, _RemoteRiskAnswers(reasons), self.oms)
-            result = await self._actor(self.broker_name).step.remote(
-                strategy_id, instrument_id, routed.to_broker, step.needs_sync_after_ts
-            )
-            self.oms.apply(result.events, after_ts=step.needs_sync_after_ts)
-            return routed.to_strategy, result.events, result.horizon_ts
+            for order in orders:  # a resent step: the recorded answer stands
+                known = oms.orders.get(order.client_order_id)
+                if known is not None:
+                    reasons[order.client_order_id] = known.reason if known.status.value == "denied" else None
+            if fresh:
+                risk = self._actor(self.risk_name)
+                snapshot = oms.portfolio_snapshot()
+                answers = await call_with_retry(lambda: risk.check.remote(fresh, snapshot), "risk check")
+                reasons.update({o.client_order_id: r for o, r in zip(fresh, answers, strict=True)})
+            routed = route_commands(step, _RemoteRiskAnswers(reasons), oms)
+            to_strategy = routed.to_strategy
+            await self._persist(to_strategy)  # write-ahead: an order is durable before the broker sees it
+            broker = self._actor(self.broker_name)
+            done_ts = step.needs_sync_after_ts
+            failed = False
+            try:
+                result = await broker.step.remote(strategy_id, instrument_id, routed.to_broker, done_ts)
+            except ray.exceptions.RayActorError:
+                failed = True  # the broker died: resend (idempotent), then reconcile what its lost answer held
+                result = await call_with_retry(
+                    lambda: broker.step.remote(strategy_id, instrument_id, routed.to_broker, done_ts), "broker step"
+                )
+            derived = oms.apply(result.events, after_ts=done_ts)
+            if failed:
+                report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
+                await self._reconciled(oms.reconcile(report))
+            await self._persist([*result.events, *derived])
+            events = [*self.outbox.pop(strategy_id, []), *result.events]
+            return to_strategy, events, result.horizon_ts
 
     async def history(self, strategy_id: StrategyId) -> tuple[list[tuple[int, Message]], int]:
+        await self._ready()
         return self.oms.history(strategy_id), self.oms.last_order_seq(strategy_id)
 
     async def snapshot(self) -> dict[str, Any]:
-        return self.oms.snapshot()
+        await self._ready()
+        return {**self.oms.snapshot(), "starts": self.starts, "rebuilt_from": self.rebuilt_from}
 
     async def position(self, instrument_id: InstrumentId) -> str:
+        await self._ready()
         return str(self.oms.account_position(instrument_id))
 
     async def journal_size(self) -> int:
+        if self.storage.journal is not None:
+            return len(await self.storage.read_stream(self.stream))
         return len(self.journal.entries)
+
+    # ---- for the gateway (issue 5): read views, and a person's orders through the same risk -> OMS -> broker path
+
+    async def list_orders(
+        self,
+        status: str | None = None,
+        strategy_id: str | None = None,
+        instrument_id: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Orders, oldest first (the last `limit`); `status` may also be "open" or "closed"."""
+        await self._ready()
+        rows = []
+        for order in self.oms.orders.values():
+            if status == "open" and not order.is_open:
+                continue
+            if status == "closed" and not order.is_closed:
+                continue
+            if status not in (None, "open", "closed") and order.status.value != status:
+                continue
+            if strategy_id is not None and order.strategy_id != strategy_id:
+                continue
+            if instrument_id is not None and str(order.instrument_id) != instrument_id:
+                continue
+            rows.append(order)
+        return [o.to_dict() for o in rows[-limit:]] if limit > 0 else []
+
+    async def get_order(self, client_order_id: str) -> dict[str, Any] | None:
+        await self._ready()
+        order = self.oms.orders.get(client_order_id)  # type: ignore[call-overload]
+        return None if order is None else order.to_dict()
+
+    async def list_fills(
+        self, since_seq: int = 0, strategy_id: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Fills with their sequence number (position in the fill log), from `since_seq` on."""
+        await self._ready()
+        rows = [
+            {"seq": seq, **event.fill.to_dict()}
+            for seq, event in enumerate(self.oms.fills[since_seq:], start=since_seq)
+            if strategy_id is None or event.fill.strategy_id == strategy_id
+        ]
+        return rows[:limit]
+
+    async def positions_view(self) -> dict[str, Any]:
+        await self._ready()
+        oms = self.oms
+        strategies = sorted({s for (s, _) in oms.strategy_positions})
+        return {
+            "positions": [
+                {"account_id": a, **p.to_dict()} for (a, _), p in oms.account_positions.items() if p.quantity != 0
+            ],
+            "strategy_positions": [
+                {"strategy_id": s, **p.to_dict()} for (s, _), p in oms.strategy_positions.items() if p.quantity != 0
+            ],
+            "pnl": oms.account_pnl().to_dict(),
+            "strategy_pnl": {s: oms.strategy_pnl(s).to_dict() for s in strategies},
+            "marks": {str(i): str(m) for i, m in oms.marks.items()},
+        }
+
+    async def activity(self, fills_since: int = 0) -> dict[str, Any]:
+        """What a live event stream polls: every order's (status, filled quantity, strategy) and new fills."""
+        await self._ready()
+        return {
+            "orders": {
+                cid: (o.status.value, str(o.filled_quantity), o.strategy_id, o.reason)
+                for cid, o in self.oms.orders.items()
+            },
+            "fills": await self.list_fills(fills_since, limit=10_000),
+            "fill_count": len(self.oms.fills),
+        }
+
+    async def submit_manual(self, order: Any) -> dict[str, Any]:
+        """A person's order, idempotent by client order id: a known id returns the known order (and an order
+        recorded as submitted whose broker answer was lost is sent again: the broker dedupes by the id).
+        Journaled before the broker sees it, like a strategy's. Returns {"order": ..., "created": bool}."""
+        await self._ready()
+        async with self.lock:
+            broker = self._actor(self.broker_name)
+            known = self.oms.orders.get(order.client_order_id)
+            if known is not None:
+                if known.status.value == "submitted":
+                    events = await call_with_retry(lambda: broker.submit_manual.remote(known), "broker submit")
+                    await self._persist([*events, *self.oms.apply(events)])
+                return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": False}
+            risk = self._actor(self.risk_name)
+            snapshot = self.oms.portfolio_snapshot()
+            answers = await call_with_retry(lambda: risk.check.remote([order], snapshot), "risk check")
+            if answers[0] is not None:
+                await self._persist([self.oms.deny(order, answers[0], order.ts_init)])
+            else:
+                await self._persist([self.oms.submit(order, order.ts_init)])  # write-ahead
+                events = await call_with_retry(lambda: broker.submit_manual.remote(order), "broker submit")
+                await self._persist([*events, *self.oms.apply(events)])
+            return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": True}
+
+    async def cancel_manual(self, client_order_id: str, owner: str) -> dict[str, Any] | None:
+        """Cancel an order `owner` placed through `submit_manual` (a strategy's orders are its own to cancel).
+        Returns {"order": ..., "refused": reason or None}, None if the id is unknown."""
+        await self._ready()
+        async with self.lock:
+            order = self.oms.orders.get(client_order_id)  # type: ignore[call-overload]
+            if order is None:
+                return None
+            if order.strategy_id != owner:
+                return {"order": order.to_dict(), "refused": f"order belongs to strategy {order.strategy_id!r}"}
+            if not order.is_open:
+                return {"order": order.to_dict(), "refused": f"order is already {order.status.value}"}
+            broker = self._actor(self.broker_name)
+            events = await call_with_retry(lambda: broker.cancel_manual.remote(client_order_id), "broker cancel")
+            await self._persist([*events, *self.oms.apply(events)])
+            return {"order": order.to_dict(), "refused": None}
+
+    async def metrics_view(self) -> dict[str, Any]:
+        await self._ready()
+        counts: dict[str, int] = {}
+        for order in self.oms.orders.values():
+            counts[order.status.value] = counts.get(order.status.value, 0) + 1
+        strategies = sorted({s for (s, _) in self.oms.strategy_positions})
+        return {
+            "orders_by_status": counts,
+            "strategy_pnl": {s: self.oms.strategy_pnl(s).to_dict() for s in strategies},
+            "account_pnl": self.oms.account_pnl().to_dict(),
+            "fills": len(self.oms.fills),
+        }

@@ -4,11 +4,13 @@ and the market-data history: the same path on a first start and after a restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import ray
 
+from actors.storage import call_with_retry
 from strategies import resolve_strategy
 from trading.data.bars import Bar
 from trading.live import StrategyHost
@@ -51,8 +53,8 @@ class StrategyActor:
         instance = cls(config, self.strategy_id)
         oms = ray.get_actor(self.order_manager, namespace=self.namespace)
         market_data = ray.get_actor(self.market_data, namespace=self.namespace)
-        records, _ = await oms.history.remote(instance.strategy_id)
-        history = await market_data.history.remote(self.instrument.id)
+        records, _ = await call_with_retry(lambda: oms.history.remote(instance.strategy_id), "order manager history")
+        history = await call_with_retry(lambda: market_data.history.remote(self.instrument.id), "market data history")
         host = StrategyHost(instance, self.instrument, history_cap=self.history_cap)
         host.load_journal(records)
         self.rebuilt_from = len(records)
@@ -81,7 +83,9 @@ class StrategyActor:
             if step.needs_sync_after_ts is None:
                 return stepped
             before = host.horizon_ts
-            answers, events, horizon = await oms.route.remote(host.strategy_id, host.instrument_id, step)
+            answers, events, horizon = await call_with_retry(
+                functools.partial(oms.route.remote, host.strategy_id, host.instrument_id, step), "order manager route"
+            )
             host.apply_events(answers)
             host.apply_events(events, horizon)
             if not step.commands and host.horizon_ts <= before:

@@ -148,6 +148,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep_main(args.rest)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from dto.run import main as run_main
+
+    return run_main(args.rest)
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    from dto.paper import main as paper_main
+
+    return paper_main(args.rest)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.train_signals import main as train_main
 
@@ -173,6 +185,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": cmd_sweep,
     "keys": cmd_keys,
     "train": cmd_train,
+    "run": cmd_run,
+    "paper": cmd_paper,
 }
 
 
@@ -207,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
         prefix_chars="\0",  # every argument goes to the training job's own parser
     )
     train.add_argument("rest", nargs=argparse.REMAINDER)
+
+    # Commands whose own parsers own their options (every argument is passed through).
+    for name, text in (
+        ("run", "the whole system on embedded defaults: runtime, paper broker replay, gateway (see `dto run --help`)"),
+        ("paper", "paper-trade a data file through the live runtime (see `dto paper --help`)"),
+    ):
+        passthrough = sub.add_parser(name, help=text, add_help=False, prefix_chars="\0")
+        passthrough.add_argument("rest", nargs=argparse.REMAINDER)
 
     from dto.keys import add_parser as add_keys_parser
 

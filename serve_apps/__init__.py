@@ -1,1 +1,14 @@
-"""placeholder"""
+"""The HTTP gateway: FastAPI behind Ray Serve. It looks the runtime's actors up by name and holds no trading state.
+
+```
+gateway.py   the Serve deployment (`serve run serve_apps.gateway:app`) and the typed app builder
+app.py       build_app(settings): a plain FastAPI app (also runs under uvicorn), /health /ready /metrics
+v1.py        the versioned REST routes under /v1 and the live event stream
+security.py  API keys (X-API-Key) and JWTs (Bearer), scopes, per-key rate limits
+services.py  what the app holds: settings, the asyncpg pool, the Redis cache, actor handles
+schemas.py   request and response models (requests reject unknown fields)
+errors.py    every error as {"error": {"code", "message", "field"?}}
+metrics.py   Prometheus metrics: per-route requests and latency, orders by status, P&L per strategy
+settings.py  GatewaySettings
+```
+"""

@@ -208,6 +208,14 @@ class PaperBroker:
         horizon = max(book.matched.get(instrument_id, NEVER), book.done[instrument_id])
         return BrokerStep(self._drain(book), horizon)
 
+    def all_orders(self) -> list[Order]:
+        """Every order the venue holds (open and closed), book by book."""
+        return [o for book in self._books.values() for o in book.venue.orders.values()]
+
+    def owners(self) -> list[str]:
+        """Every order owner (book) the broker knows."""
+        return list(self._books)
+
     def drain(self, owner: str) -> list[Message]:
         """Events of `owner`'s book not yet handed out (e.g. after plain protocol calls)."""
         book = self._books.get(owner)
@@ -235,6 +243,10 @@ class PaperBroker:
         return report_of(venue_order)
 
     async def cancel_order(self, client_order_id: ClientOrderId) -> OrderReport:
+        return self.cancel_now(client_order_id)
+
+    def cancel_now(self, client_order_id: ClientOrderId) -> OrderReport:
+        """Cancel at the owner's current bar (synchronous form of `cancel_order`)."""
         order = self._known(client_order_id)
         book = self._books[self._owner_of[client_order_id]]
         at = book.done.get(order.instrument_id, self._buffer(order.instrument_id).last_ts)

@@ -37,7 +37,7 @@ from trading.messages import (
 )
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
 from trading.model.instruments import Instrument
-from trading.model.orders import Order
+from trading.model.orders import Order, OrderStatus
 from trading.model.positions import Position
 
 ZERO = Decimal(0)
@@ -261,8 +261,13 @@ class OrderManager:
             self._replaying = False
         return applied
 
-    def reconcile(self, report: ReconciliationReport) -> list[Message]:
-        """Make the venue the truth; returns the correcting events (each also journaled)."""
+    def reconcile(self, report: ReconciliationReport, *, in_flight_ok: bool = False) -> list[Message]:
+        """Make the venue the truth; returns the correcting events (each also journaled).
+
+        `in_flight_ok`: an order recorded as submitted that the venue never acknowledged and does not have
+        is left open instead of closed: its submission may still be in flight (a restarted order manager's
+        strategies resend their last step, idempotent by client order id); closing it would make the venue's
+        acceptance an illegal transition."""
         out: list[Message] = []
         ts = report.ts
         for fill in report.fills:
@@ -275,6 +280,8 @@ class OrderManager:
         venue_open = {r.client_order_id: r for r in report.open_orders}
         for order in list(self.orders.values()):
             if order.is_open and order.client_order_id not in venue_open:
+                if in_flight_ok and order.status is OrderStatus.SUBMITTED:
+                    continue
                 reason = "RECONCILED: the venue does not have this order open"
                 canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
                 self._record(canceled, ts, _event_key(canceled))

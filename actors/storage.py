@@ -1,0 +1,85 @@
+"""What the actors share for durable state and for surviving each other's restarts.
+
+`ActorStorage` opens one actor's connections (a small asyncpg pool on the actor's own event loop, the event
+journal, the table stores, the Redis live cache) from the URLs in the runtime spec; with no URL the actor
+keeps its state in memory. `call_with_retry` re-sends a call to an actor that died and is being restarted:
+every call on the runtime's paths is idempotent (client order ids, bar timestamps), so a resend is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ray.exceptions import RayActorError
+
+from trading.storage import (
+    EventJournal,
+    FillStore,
+    JournalEntry,
+    LiveCache,
+    OrderStore,
+    PositionStore,
+    open_pool,
+)
+
+RETRY_WAIT_S = 0.1
+RETRY_ATTEMPTS = 600  # a restarting actor takes seconds, not a minute
+
+
+async def call_with_retry(make: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Await `make()`; while the target actor is dead or restarting, wait and call again."""
+    for _ in range(RETRY_ATTEMPTS):
+        try:
+            return await make()
+        except RayActorError:
+            await asyncio.sleep(RETRY_WAIT_S)
+    raise RuntimeError(f"{what}: the actor did not come back")
+
+
+class ActorStorage:
+    """One actor's connections to PostgreSQL and Redis (either may be absent)."""
+
+    def __init__(self, database_url: str | None, redis_url: str | None, namespace: str = "dto") -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.namespace = namespace
+        self.pool: Any = None
+        self.journal: EventJournal | None = None
+        self.orders: OrderStore | None = None
+        self.fills: FillStore | None = None
+        self.positions: PositionStore | None = None
+        self.cache: LiveCache | None = None
+
+    async def open(self) -> ActorStorage:
+        if self.database_url and self.pool is None:
+            self.pool = await open_pool(self.database_url, min_size=1, max_size=2)
+            self.journal = EventJournal(self.pool)
+            self.orders = OrderStore(self.pool)
+            self.fills = FillStore(self.pool)
+            self.positions = PositionStore(self.pool)
+        if self.redis_url and self.cache is None:
+            self.cache = LiveCache.from_url(self.redis_url, namespace=self.namespace)
+        return self
+
+    async def read_stream(self, stream: str) -> list[JournalEntry]:
+        """Every journal entry of `stream`, in order."""
+        if self.journal is None:
+            return []
+        out: list[JournalEntry] = []
+        after = 0
+        while True:
+            page = await self.journal.read(after_seq=after, stream=stream, limit=5000)
+            out += page
+            if len(page) < 5000:
+                return out
+            after = page[-1].seq
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
+            self.cache = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None

@@ -1,0 +1,100 @@
+"""`build_app(settings)`: the gateway as a plain FastAPI app (Serve wraps it; uvicorn can run it as is)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from actors import ORDER_MANAGER, RISK
+from serve_apps import v1
+from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
+from serve_apps.schemas import Health, Readiness
+from serve_apps.security import Principal, need, services
+from serve_apps.services import Services
+from serve_apps.settings import GatewaySettings
+from trading.auth import Scope
+
+ReadScope = Annotated[Principal, Depends(need(Scope.READ))]
+
+DESCRIPTION = """The Day Trading Orchestrator's HTTP API.
+
+Authenticate with an API key (`dto keys create --scope read|trade|admin`) in `X-API-Key`, or with a short-lived
+token from `POST /v1/auth/token` in `Authorization: Bearer <token>`. Scopes: `read` for GETs, `trade` for
+orders and strategy control, `admin` for risk limits and the kill switch. Every error is
+`{"error": {"code", "message", "field"?}}`; a 502/503 on an order write says `order_state: unknown`: retry with
+the same `client_order_id` (it is idempotent).
+"""
+
+
+def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    svc = Services(settings)
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await svc.close()
+
+    app = FastAPI(
+        title="Day Trading Orchestrator",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = svc
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(v1.router)
+
+    @app.get("/health", response_model=Health, tags=["operations"])
+    async def health() -> Health:
+        """The process is up (no auth, no dependencies)."""
+        return Health()
+
+    @app.get(
+        "/ready",
+        response_model=Readiness,
+        tags=["operations"],
+        responses={**ERROR_RESPONSES, 503: {"model": Readiness, "description": "something is down"}},
+    )
+    async def ready(request: Request, _: ReadScope) -> Any:
+        """Actors, PostgreSQL and Redis reachable; 503 with the failing check otherwise."""
+        checks = await services(request).readiness()
+        body = Readiness(ready=all(checks.values()), checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={**ERROR_RESPONSES, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
+    async def metrics_endpoint(request: Request, _: ReadScope) -> Response:
+        """Prometheus metrics: requests and latency per route, orders by status, P&L per strategy."""
+        s = services(request)
+        view = risk = None
+        with contextlib.suppress(ApiError):
+            view, risk = await asyncio.gather(
+                s.call(ORDER_MANAGER, "metrics_view", timeout_s=2.0), s.call(RISK, "status", timeout_s=2.0)
+            )
+        metrics.runtime(view, risk)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def services_of(app: FastAPI) -> Services:
+    svc: Services = app.state.services
+    return svc

@@ -1,0 +1,34 @@
+"""The gateway as a Ray Serve deployment: `serve run serve_apps.gateway:app`, or `serve deploy
+serve_config.yaml` (which uses the typed builder `serve_apps.gateway:build` with `args`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from serve_apps.app import build_app
+from serve_apps.settings import GatewaySettings
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
+@serve.ingress()
+class Gateway:
+    """One replica: the FastAPI app, built in the replica from plain settings."""
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        self.settings = GatewaySettings(**(settings or {}))
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_app(self.settings)
+
+
+def build(args: dict[str, Any]) -> Application:
+    """Typed app builder: `args` are `GatewaySettings` fields (unknown ones are rejected)."""
+    bound: Application = Gateway.bind(GatewaySettings(**args).model_dump())  # type: ignore[attr-defined]
+    return bound
+
+
+app = Gateway.bind()  # type: ignore[attr-defined]

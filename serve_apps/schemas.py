@@ -1,0 +1,183 @@
+"""Request and response models of the REST API. Requests reject unknown fields; numbers that are money or
+quantities travel as decimal strings in responses (exact), and are accepted as strings or numbers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CLIENT_ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderRequest(Request):
+    client_order_id: str = Field(
+        pattern=CLIENT_ORDER_ID,
+        description="your id for this order: sending the same id again returns the same order (safe retries)",
+    )
+    instrument_id: str = Field(min_length=3, max_length=64, description="e.g. SPX.PAPER")
+    side: Literal["buy", "sell"]
+    order_type: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    quantity: Decimal = Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    limit_price: Decimal | None = Field(None, gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    stop_price: Decimal | None = Field(None, gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] = "gtc"
+    reduce_only: bool = False
+
+    @model_validator(mode="after")
+    def _prices(self) -> OrderRequest:
+        if self.order_type in ("limit", "stop_limit") and self.limit_price is None:
+            raise ValueError(f"a {self.order_type} order needs limit_price")
+        if self.order_type in ("stop", "stop_limit") and self.stop_price is None:
+            raise ValueError(f"a {self.order_type} order needs stop_price")
+        return self
+
+
+class OrderOut(BaseModel):
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: str
+    order_type: str
+    quantity: str
+    limit_price: str | None = None
+    stop_price: str | None = None
+    time_in_force: str
+    reduce_only: bool
+    status: str
+    filled_quantity: str
+    avg_fill_price: str | None = None
+    venue_order_id: str | None = None
+    ts_init: int
+    ts_last: int
+    reason: str
+
+
+class FillOut(BaseModel):
+    seq: int
+    trade_id: str
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: str
+    quantity: str
+    price: str
+    commission: str
+    currency: str
+    ts: int
+    venue_order_id: str | None = None
+
+
+class PositionOut(BaseModel):
+    account_id: str | None = None
+    strategy_id: str | None = None
+    instrument_id: str
+    quantity: str
+    avg_price: str
+    realized_pnl: str
+    commissions: str
+
+
+class PnLOut(BaseModel):
+    realized: str
+    unrealized: str
+    commissions: str
+    net: str
+
+
+class PositionsOut(BaseModel):
+    positions: list[PositionOut]
+    strategy_positions: list[PositionOut]
+    pnl: PnLOut
+    strategy_pnl: dict[str, PnLOut]
+    marks: dict[str, str]
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    currency: str
+    cash: str
+    equity: str
+    buying_power: str | None = None
+    balances: dict[str, str]
+
+
+class ParameterOut(BaseModel):
+    name: str
+    type: str
+    default: Any = None
+    description: str
+
+
+class StrategyInfo(BaseModel):
+    name: str
+    model_based: bool
+    parameters: list[ParameterOut]
+
+
+class StrategyStatus(BaseModel):
+    strategy_id: str
+    strategy: str
+    instrument_id: str
+    state: str
+    params: dict[str, Any]
+    bars_seen: int
+    pnl: PnLOut | None = None
+
+
+class StrategyParams(Request):
+    params: dict[str, Any] = Field(description="parameters to change; validated by the strategy's config")
+
+
+class RiskState(BaseModel):
+    state: str
+    reason: str
+    kill_switch: bool
+
+
+class KillSwitch(Request):
+    on: bool
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RiskLimitsOut(BaseModel):
+    max_order_quantity: str | None = None
+    max_order_notional: str | None = None
+    max_position_quantity: str | None = None
+    max_gross_exposure: str | None = None
+    max_open_orders: int | None = None
+    max_orders_per_second: int | None = None
+    price_band_pct: str | None = None
+    daily_loss_limit: str | None = None
+    max_drawdown_pct: str | None = None
+
+
+class BarOut(BaseModel):
+    instrument_id: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    scopes: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]

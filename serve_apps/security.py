@@ -1,0 +1,90 @@
+"""Who is calling, and may they: an API key (X-API-Key, checked against the hashed keys in PostgreSQL) or a
+short-lived JWT (Authorization: Bearer) from POST /v1/auth/token; scopes read < trade < admin; a per-key rate
+limit counted in Redis (429 with Retry-After)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from serve_apps.errors import ApiError
+from serve_apps.services import Services
+from trading.auth import AuthError, Scope, authenticate, effective_scopes, hash_key, require_scope, verify_token
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from `dto keys create`")
+bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/auth/token")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    scopes: frozenset[Scope]
+    via: str  # "api_key" or "token"
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def key_principal(svc: Services, key: str) -> Principal:
+    """The key's owner; verified keys are trusted for `key_cache_s` without a database lookup."""
+    digest = hash_key(key)
+    cached = svc.key_cache.get(digest)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return Principal(cached[1], effective_scopes(cached[2]), "api_key")
+    store, _ = await svc.storage()
+    row = await authenticate(store, key)
+    scopes = tuple(row.scopes)
+    if svc.settings.key_cache_s > 0:
+        svc.key_cache[digest] = (now + svc.settings.key_cache_s, str(row.key_id), scopes)
+    return Principal(str(row.key_id), effective_scopes(scopes), "api_key")
+
+
+async def principal(
+    request: Request,
+    key: Annotated[str | None, Depends(api_key_header)],
+    token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    svc = services(request)
+    if key:
+        who = await key_principal(svc, key)
+    elif token is not None:
+        await svc.storage()  # the signing secret
+        claims = verify_token(token.credentials, svc.secret)
+        who = Principal(str(claims.get("sub", "")), effective_scopes(claims.get("scopes", [])), "token")
+    else:
+        raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
+    _, cache = await svc.storage()
+    try:
+        allowed, retry_after = await cache.rate_limit_hit(
+            f"gateway:{who.key_id}", svc.settings.rate_limit, svc.settings.rate_window_s
+        )
+    except Exception as exc:  # any Redis failure: refuse rather than run unlimited
+        raise ApiError(503, "rate_limiter_unavailable", f"cannot count requests in Redis: {exc}") from None
+    if not allowed:
+        limit, window = svc.settings.rate_limit, svc.settings.rate_window_s
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"more than {limit} requests in {window:g}s for this key; retry after {retry_after:.2f}s",
+            headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+        )
+    return who
+
+
+def need(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: authenticated, rate-limited, and holding `scope` (403 otherwise)."""
+
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        require_scope(who.scopes, scope)
+        return who
+
+    return check

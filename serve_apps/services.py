@@ -1,0 +1,142 @@
+"""What the gateway holds: its settings, a PostgreSQL pool (API keys), a Redis cache (rate limits), and handles
+to the runtime's named actors. Connected lazily on first use, so the same app works under Serve, uvicorn and a
+test client; nothing here is trading state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+
+from actors import MARKET_DATA, ORDER_MANAGER, RISK
+from serve_apps.errors import ApiError
+from serve_apps.settings import GatewaySettings
+from trading.auth import jwt_secret
+from trading.config import dto_home, external_urls
+from trading.errors import BrokerError, ConfigError, FixRequest, InvalidValue, RetryLater
+from trading.storage import ApiKeyStore, LiveCache, StorageError, open_pool, ping, start_storage
+
+
+class Services:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.pool: Any = None
+        self.cache: LiveCache | None = None
+        self.keys: ApiKeyStore | None = None
+        self.secret = ""
+        self.database_url = ""
+        self.redis_url = ""
+        self._lock = asyncio.Lock()
+        self._handles: dict[str, Any] = {}
+        self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
+
+    # ------------------------------------------------------------------------------------------ storage
+    def _urls(self) -> tuple[str, str]:
+        db, redis_url = self.settings.database_url, self.settings.redis_url
+        env_db, env_redis = external_urls()
+        db, redis_url = db or env_db, redis_url or env_redis
+        if db is None or redis_url is None:
+            # DTO_HOME's embedded servers: reused when running (this process never stops them).
+            servers = start_storage(dto_home(), database_url=db, redis_url=redis_url)
+            db, redis_url = servers.database_url, servers.redis_url
+        return db, redis_url
+
+    async def storage(self) -> tuple[ApiKeyStore, LiveCache]:
+        """The key store and cache, connecting on first use; 503 if storage can't be reached."""
+        if self.keys is not None and self.cache is not None:
+            return self.keys, self.cache
+        async with self._lock:
+            if self.keys is None or self.cache is None:
+                try:
+                    if not self.database_url:
+                        self.database_url, self.redis_url = await asyncio.to_thread(self._urls)
+                        self.secret = self.settings.jwt_secret or jwt_secret()
+                    if self.cache is None:
+                        self.cache = LiveCache.from_url(self.redis_url, namespace=self.settings.redis_namespace)
+                    self.pool = await open_pool(self.database_url, min_size=1, max_size=4, connect_timeout_s=3.0)
+                    self.keys = ApiKeyStore(self.pool)
+                except StorageError as exc:
+                    raise ApiError(503, "storage_unavailable", str(exc)) from None
+        assert self.keys is not None and self.cache is not None
+        return self.keys, self.cache
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"actors": False, "postgres": False, "redis": False}
+        with contextlib.suppress(ApiError):
+            await self.storage()
+        if self.pool is not None:
+            checks["postgres"] = await ping(self.pool, timeout_s=1.0)
+        if self.cache is not None:
+            checks["redis"] = await self.cache.ping()
+        with contextlib.suppress(ApiError):
+            await asyncio.gather(
+                *(self.call(name, "status" if name != ORDER_MANAGER else "metrics_view", timeout_s=2.0)
+                  for name in (RISK, ORDER_MANAGER, MARKET_DATA))
+            )
+            checks["actors"] = True
+        return checks
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        if self.cache is not None:
+            await self.cache.close()
+
+    # ------------------------------------------------------------------------------------------- actors
+    def handle(self, name: str) -> Any:
+        handle = self._handles.get(name)
+        if handle is None:
+            try:
+                handle = ray.get_actor(name, namespace=self.settings.namespace)
+            except ValueError:
+                raise ApiError(503, "actor_unavailable", f"actor {name!r} is not running") from None
+            self._handles[name] = handle
+        return handle
+
+    async def call(
+        self, name: str, method: str, *args: Any, order_write: bool = False, timeout_s: float | None = None
+    ) -> Any:
+        """One actor call with the failure said plainly: 503 if the actor is down, 502 if it failed; for an
+        order write whose outcome is unknown the error says so (retry with the same client order id)."""
+        state = "unknown" if order_write else None
+        started = time.monotonic()
+        try:
+            ref = getattr(self.handle(name), method).remote(*args)
+            return await asyncio.wait_for(ref, timeout_s or self.settings.actor_timeout_s)
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, ConfigError):
+                raise ApiError(422, "invalid_request", str(cause), field=cause.key) from None
+            if isinstance(cause, InvalidValue | FixRequest):
+                raise ApiError(422, "invalid_request", str(cause)) from None
+            if isinstance(cause, RetryLater):
+                raise ApiError(503, "broker_unavailable", str(cause), order_state=state) from None
+            if isinstance(cause, BrokerError):
+                raise ApiError(502, "broker_error", str(cause), order_state=state) from None
+            raise ApiError(502, "actor_error", f"{name}.{method} failed: {cause!r}", order_state=state) from None
+        except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
+            self._handles.pop(name, None)
+            message = f"{name} is unavailable: {type(exc).__name__}"
+            raise ApiError(503, "actor_unavailable", message, order_state=state) from None
+        except (TimeoutError, GetTimeoutError):
+            waited = time.monotonic() - started
+            raise ApiError(
+                503, "actor_timeout", f"{name}.{method} did not answer in {waited:.1f}s", order_state=state
+            ) from None
+
+    async def strategy_names(self) -> list[str]:
+        """Ids of the running strategy actors in the runtime's namespace."""
+        return await self.names("strategy-")
+
+    async def names(self, prefix: str) -> list[str]:
+        """Names (without `prefix`) of the named actors starting with `prefix` in the runtime's namespace."""
+        named = await asyncio.to_thread(ray.util.list_named_actors, True)
+        return sorted(
+            a["name"][len(prefix) :]
+            for a in named
+            if a.get("namespace") == self.settings.namespace and a["name"].startswith(prefix)
+        )

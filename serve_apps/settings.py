@@ -1,0 +1,32 @@
+"""Gateway settings: plain data, given to the Serve deployment (or `build_app`) and validated strictly."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors import DEFAULT_NAMESPACE
+
+
+class GatewaySettings(BaseModel):
+    """Where the runtime and storage are, and the gateway's limits. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str = Field(DEFAULT_NAMESPACE, description="Ray namespace of the runtime's named actors")
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; default DATABASE_URL, else DTO_HOME's embedded server (reused)"
+    )
+    redis_url: str | None = Field(None, description="Redis URL; default REDIS_URL, else DTO_HOME's embedded server")
+    redis_namespace: str = Field("dto", description="prefix of the gateway's Redis keys")
+    rate_limit: int = Field(100, gt=0, description="requests allowed per API key per window")
+    rate_window_s: float = Field(1.0, gt=0, description="rate-limit window in seconds")
+    key_cache_s: float = Field(
+        5.0, ge=0, description="how long a verified API key is trusted without a database lookup (revocation lag)"
+    )
+    token_ttl_s: int = Field(900, gt=0, le=86_400, description="lifetime of tokens from POST /v1/auth/token")
+    actor_timeout_s: float = Field(10.0, gt=0, description="longest wait for one actor call")
+    event_poll_s: float = Field(0.25, gt=0, description="how often the event stream polls the order manager")
+    jwt_secret: str | None = Field(
+        None, repr=False, description="token signing secret; default DTO_JWT_SECRET, else $DTO_HOME/jwt.key"
+    )
+    manual_strategy_id: str = Field("manual", description="strategy id of orders placed through the API")

@@ -1,0 +1,358 @@
+"""The /v1 REST routes and the live event stream. Each route validates, asks one actor, and shapes the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from actors import MARKET_DATA, ORDER_MANAGER, RISK, broker_name, strategy_name
+from serve_apps.errors import ERROR_RESPONSES, ApiError
+from serve_apps.schemas import (
+    AccountOut,
+    BarOut,
+    FillOut,
+    KillSwitch,
+    OrderOut,
+    OrderRequest,
+    PositionsOut,
+    RiskLimitsOut,
+    RiskState,
+    StrategyInfo,
+    StrategyParams,
+    StrategyStatus,
+    TokenOut,
+)
+from serve_apps.security import Principal, api_key_header, key_principal, need, services
+from serve_apps.services import Services
+from strategies import ALL_STRATEGIES, MODEL_BASED
+from trading.auth import AuthError, Scope, issue_token
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
+from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
+from trading.risk.rules import RiskLimits
+from trading.strategy import describe_parameters
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+Svc = Annotated[Services, Depends(services)]
+Read = Annotated[Principal, Depends(need(Scope.READ))]
+Trade = Annotated[Principal, Depends(need(Scope.TRADE))]
+Admin = Annotated[Principal, Depends(need(Scope.ADMIN))]
+ORDER_STATUSES = "open|closed|initialized|denied|submitted|accepted|rejected|triggered|pending_update|" + (
+    "pending_cancel|partially_filled|filled|canceled|expired"
+)
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --------------------------------------------------------------------------------------------- auth
+@router.post("/auth/token", response_model=TokenOut, tags=["auth"])
+async def create_token(svc: Svc, key: Annotated[str | None, Depends(api_key_header)]) -> TokenOut:
+    """A short-lived JWT for an API key (send the key as X-API-Key); use it as `Authorization: Bearer ...`."""
+    if not key:
+        raise AuthError("send the API key as X-API-Key to get a token")
+    who = await key_principal(svc, key)
+    ttl = svc.settings.token_ttl_s
+    scopes = sorted(s.value for s in who.scopes)
+    return TokenOut(access_token=issue_token(who.key_id, scopes, svc.secret, ttl), expires_in=ttl, scopes=scopes)
+
+
+# ----------------------------------------------------------------------------------- accounts, positions
+@router.get("/accounts", response_model=list[AccountOut], tags=["portfolio"], responses={404: {}})
+async def accounts(svc: Svc, _: Read, broker: str = Query("paper", pattern=r"^[a-z0-9_-]{1,32}$")) -> Any:
+    """Cash, equity and balances of the broker account (the venue's view)."""
+    if broker not in await svc.names("broker-"):
+        raise ApiError(404, "broker_not_found", f"no broker connection {broker!r}", field="broker")
+    report = await svc.call(broker_name(broker), "account")
+    return [
+        AccountOut(
+            account_id=report.account_id,
+            currency=report.currency,
+            cash=str(report.cash),
+            equity=str(report.equity),
+            buying_power=_s(report.buying_power),
+            balances={k: str(v) for k, v in report.balances.items()},
+        )
+    ]
+
+
+@router.get("/positions", response_model=PositionsOut, tags=["portfolio"])
+async def positions(svc: Svc, _: Read) -> Any:
+    """Open positions per account and per strategy, with P&L (the order manager's book)."""
+    return await svc.call(ORDER_MANAGER, "positions_view")
+
+
+# --------------------------------------------------------------------------------------------- orders
+@router.post(
+    "/orders",
+    response_model=OrderOut,
+    status_code=201,
+    tags=["orders"],
+    responses={200: {"model": OrderOut, "description": "this client_order_id was seen before: the same order"}},
+)
+async def submit_order(body: OrderRequest, svc: Svc, response: Response, _: Trade) -> Any:
+    """Submit an order through the firm-wide risk engine to the broker. Idempotent by `client_order_id`:
+    retry with the same id after any failure; 201 = new order, 200 = the order that id already names.
+    A risk denial is an order with status `denied` and the reason."""
+    known = await svc.call(ORDER_MANAGER, "get_order", body.client_order_id)
+    if known is None:
+        bars = await svc.call(MARKET_DATA, "last_bars")
+        if body.instrument_id not in bars:
+            tradable = ", ".join(sorted(bars)) or "none yet"
+            raise ApiError(
+                422,
+                "unknown_instrument",
+                f"no market data for {body.instrument_id!r} (tradable: {tradable})",
+                field="instrument_id",
+            )
+    order = Order(
+        client_order_id=ClientOrderId(body.client_order_id),
+        strategy_id=StrategyId(svc.settings.manual_strategy_id),
+        instrument_id=InstrumentId.parse(body.instrument_id),
+        side=OrderSide(body.side),
+        order_type=OrderType(body.order_type),
+        quantity=body.quantity,
+        limit_price=body.limit_price,
+        stop_price=body.stop_price,
+        time_in_force=TimeInForce(body.time_in_force),
+        reduce_only=body.reduce_only,
+        ts_init=time.time_ns(),
+        tags={"source": "api"},
+    )
+    result = await svc.call(ORDER_MANAGER, "submit_manual", order, order_write=True)
+    existing = result["order"]
+    if not result["created"]:
+        response.status_code = 200
+        same = (existing["side"], existing["order_type"], Decimal(existing["quantity"]), existing["instrument_id"])
+        if same != (body.side, body.order_type, body.quantity, body.instrument_id):
+            raise ApiError(
+                409,
+                "client_order_id_reused",
+                f"client_order_id {body.client_order_id!r} already names a different order",
+                field="client_order_id",
+            )
+    return existing
+
+
+@router.get("/orders", response_model=list[OrderOut], tags=["orders"])
+async def list_orders(
+    svc: Svc,
+    _: Read,
+    status: str | None = Query(None, pattern=f"^({ORDER_STATUSES})$"),
+    strategy_id: str | None = Query(None, max_length=64),
+    instrument_id: str | None = Query(None, max_length=64),
+    limit: int = Query(100, ge=1, le=5000),
+) -> Any:
+    """Orders, oldest first (the latest `limit`), filtered by status (or open/closed), strategy, instrument."""
+    return await svc.call(ORDER_MANAGER, "list_orders", status, strategy_id, instrument_id, limit)
+
+
+@router.get("/orders/{client_order_id}", response_model=OrderOut, tags=["orders"], responses={404: {}})
+async def get_order(client_order_id: str, svc: Svc, _: Read) -> Any:
+    order = await svc.call(ORDER_MANAGER, "get_order", client_order_id)
+    if order is None:
+        raise ApiError(404, "order_not_found", f"no order {client_order_id!r}", field="client_order_id")
+    return order
+
+
+@router.delete("/orders/{client_order_id}", response_model=OrderOut, tags=["orders"], responses={404: {}, 409: {}})
+async def cancel_order(client_order_id: str, svc: Svc, _: Trade) -> Any:
+    """Cancel an order placed through the API (strategies cancel their own orders)."""
+    result = await svc.call(
+        ORDER_MANAGER, "cancel_manual", client_order_id, svc.settings.manual_strategy_id, order_write=True
+    )
+    if result is None:
+        raise ApiError(404, "order_not_found", f"no order {client_order_id!r}", field="client_order_id")
+    if result["refused"]:
+        raise ApiError(409, "cannot_cancel", f"cannot cancel {client_order_id!r}: {result['refused']}")
+    return result["order"]
+
+
+@router.get("/fills", response_model=list[FillOut], tags=["orders"])
+async def fills(
+    svc: Svc,
+    _: Read,
+    since_seq: int = Query(0, ge=0, le=10**9, description="first fill sequence number to return"),
+    strategy_id: str | None = Query(None, max_length=64),
+    limit: int = Query(500, ge=1, le=5000),
+) -> Any:
+    return await svc.call(ORDER_MANAGER, "list_fills", since_seq, strategy_id, limit)
+
+
+# ----------------------------------------------------------------------------------------- strategies
+@router.get("/strategies/available", response_model=list[StrategyInfo], tags=["strategies"])
+async def available_strategies(_: Read) -> Any:
+    """Built-in strategies and their parameters."""
+    return [
+        {"name": name, "model_based": name in MODEL_BASED, "parameters": describe_parameters(cls)}
+        for name, cls in sorted(ALL_STRATEGIES.items())
+    ]
+
+
+async def _strategy_status(svc: Services, strategy_id: str, pnl: dict[str, Any] | None = None) -> dict[str, Any]:
+    status = await svc.call(strategy_name(strategy_id), "status")
+    return {**status, "pnl": (pnl or {}).get(strategy_id)}
+
+
+async def _known_strategy(svc: Services, strategy_id: str) -> None:
+    if strategy_id not in await svc.strategy_names():
+        raise ApiError(404, "strategy_not_found", f"no running strategy {strategy_id!r}", field="strategy_id")
+
+
+@router.get("/strategies", response_model=list[StrategyStatus], tags=["strategies"])
+async def running_strategies(svc: Svc, _: Read) -> Any:
+    """Status of every running strategy (state, parameters, P&L)."""
+    names = await svc.strategy_names()
+    pnl = (await svc.call(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    return await asyncio.gather(*(_strategy_status(svc, n, pnl) for n in names))
+
+
+@router.get("/strategies/{strategy_id}", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
+async def strategy_status(strategy_id: str, svc: Svc, _: Read) -> Any:
+    await _known_strategy(svc, strategy_id)
+    pnl = (await svc.call(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    return await _strategy_status(svc, strategy_id, pnl)
+
+
+async def _control(svc: Services, strategy_id: str, action: str) -> Any:
+    await _known_strategy(svc, strategy_id)
+    await svc.call(strategy_name(strategy_id), action)
+    return await _strategy_status(svc, strategy_id)
+
+
+@router.post("/strategies/{strategy_id}/pause", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
+async def pause_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
+    return await _control(svc, strategy_id, "pause")
+
+
+@router.post(
+    "/strategies/{strategy_id}/resume", response_model=StrategyStatus, tags=["strategies"], responses={404: {}}
+)
+async def resume_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
+    return await _control(svc, strategy_id, "resume")
+
+
+@router.post("/strategies/{strategy_id}/stop", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
+async def stop_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
+    return await _control(svc, strategy_id, "stop")
+
+
+@router.patch(
+    "/strategies/{strategy_id}/params", response_model=StrategyStatus, tags=["strategies"], responses={404: {}}
+)
+async def change_parameters(strategy_id: str, body: StrategyParams, svc: Svc, _: Trade) -> Any:
+    """Change parameters of a running strategy (validated by its config; the instrument cannot change)."""
+    await _known_strategy(svc, strategy_id)
+    await svc.call(strategy_name(strategy_id), "update_parameters", body.params)
+    return await _strategy_status(svc, strategy_id)
+
+
+# ----------------------------------------------------------------------------------------------- risk
+def _limits_out(limits: dict[str, Any]) -> RiskLimitsOut:
+    return RiskLimitsOut(**{k: (v if isinstance(v, int | None) else str(v)) for k, v in limits.items()})
+
+
+@router.get("/risk", response_model=RiskState, tags=["risk"])
+async def risk_state(svc: Svc, _: Read) -> Any:
+    """Trading state (active / reducing / halted), its reason, and the kill switch."""
+    return await svc.call(RISK, "status")
+
+
+@router.get("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
+async def risk_limits(svc: Svc, _: Read) -> Any:
+    return _limits_out(await svc.call(RISK, "limits"))
+
+
+@router.patch("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
+async def set_risk_limits(body: RiskLimits, svc: Svc, _: Admin) -> Any:
+    """Change the firm-wide limits: fields sent are changed (null switches a rule off), others are kept."""
+    return _limits_out(await svc.call(RISK, "update_limits", body.model_dump(exclude_unset=True)))
+
+
+@router.post("/risk/kill-switch", response_model=RiskState, tags=["risk"])
+async def kill_switch(body: KillSwitch, svc: Svc, _: Admin) -> Any:
+    """On: every order from every strategy is denied (trading HALTED). Off: trading resumes (ACTIVE)."""
+    await svc.call(RISK, "set_kill_switch", body.on, body.reason)
+    if not body.on:
+        await svc.call(RISK, "resume_trading", f"kill switch off: {body.reason}")
+    return await svc.call(RISK, "status")
+
+
+# ---------------------------------------------------------------------------------------- market data
+@router.get("/market-data/last", response_model=list[BarOut], tags=["market data"])
+async def last_bars(svc: Svc, _: Read) -> Any:
+    """The last bar of each instrument."""
+    bars = await svc.call(MARKET_DATA, "last_bars")
+    return [{"instrument_id": iid, **bar} for iid, bar in sorted(bars.items())]
+
+
+# --------------------------------------------------------------------------------------------- events
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _events(svc: Services, request: Request, limit: int | None, duration_s: float | None) -> AsyncIterator[bytes]:
+    """Poll the order manager and the risk actor; emit what changed: `order` (new or changed status),
+    `fill`, `risk` (state or kill switch). The runtime does not publish to Redis yet, so this polls."""
+    first = await svc.call(ORDER_MANAGER, "activity", 0)
+    orders: dict[str, Any] = first["orders"]
+    fill_seq: int = first["fill_count"]
+    risk = await svc.call(RISK, "status")
+    sent = 0
+    ends = None if duration_s is None else time.monotonic() + duration_s
+    last_write = time.monotonic()
+    yield b": connected\n\n"
+    while (limit is None or sent < limit) and (ends is None or time.monotonic() < ends):
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(svc.settings.event_poll_s)
+        out: list[bytes] = []
+        activity = await svc.call(ORDER_MANAGER, "activity", fill_seq)
+        for cid, state in activity["orders"].items():
+            if orders.get(cid) != state:
+                status, filled, strategy_id, reason = state
+                out.append(_sse("order", {"client_order_id": cid, "status": status, "filled_quantity": filled,
+                                          "strategy_id": strategy_id, "reason": reason}))
+        orders = activity["orders"]
+        for fill in activity["fills"]:
+            out.append(_sse("fill", fill))
+        fill_seq = activity["fill_count"]
+        now_risk = await svc.call(RISK, "status")
+        if now_risk != risk:
+            out.append(_sse("risk", now_risk))
+            risk = now_risk
+        for chunk in out[: None if limit is None else limit - sent]:
+            yield chunk
+            sent += 1
+        if not out and time.monotonic() - last_write > 15:
+            yield b": keep-alive\n\n"
+        if out:
+            last_write = time.monotonic()
+
+
+@router.get(
+    "/events",
+    tags=["events"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
+)
+async def events(
+    request: Request,
+    svc: Svc,
+    _: Read,
+    limit: int | None = Query(None, ge=1, le=100_000, description="end the stream after this many events"),
+    duration_s: float | None = Query(None, gt=0, le=86_400, description="end the stream after this long"),
+) -> StreamingResponse:
+    """Live events as server-sent events: `order`, `fill`, `risk` (polled from the actors)."""
+    return StreamingResponse(
+        _events(svc, request, limit, duration_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

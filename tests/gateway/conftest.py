@@ -1,0 +1,167 @@
+"""One real runtime for the gateway tests: local Ray, real PostgreSQL and Redis in a temporary home, the
+actors with two strategies on the S&P 500 minute bars (driven bar by bar by the tests), API keys per scope,
+and one real Serve deployment of the gateway on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trading.storage import StorageServers, start_storage
+
+JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+
+
+@dataclass
+class Runtime:
+    namespace: str
+    orchestrator: Any
+    series: Any
+    instrument_id: str
+    cursor: int = 0
+
+    def advance(self, n: int = 1) -> None:
+        """Publish the next `n` bars (the strategies step, the broker matches)."""
+        import ray
+
+        from actors import MARKET_DATA
+
+        market_data = ray.get_actor(MARKET_DATA, namespace=self.namespace)
+        bars = [self.series.bar(i) for i in range(self.cursor, self.cursor + n)]
+        ray.get(market_data.publish.remote(_iid(self), bars))
+        self.cursor += n
+
+
+def _iid(runtime: Runtime) -> Any:
+    from trading.model.identifiers import InstrumentId
+
+    return InstrumentId.parse(runtime.instrument_id)
+
+
+@dataclass
+class Storage:
+    home: Path
+    redis: StorageServers
+    postgres: StorageServers
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres.database_url
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+        started = True
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+    """Redis and PostgreSQL started separately, so a test can stop PostgreSQL alone."""
+    home = tmp_path_factory.mktemp("gateway_home")
+    redis = start_storage(home, database_url="postgresql://unused")
+    postgres = start_storage(home, redis_url=redis.redis_url)
+    yield Storage(home, redis, postgres)
+    postgres.stop()
+    redis.stop()
+
+
+async def _keys(database_url: str) -> dict[str, str]:
+    from trading.auth import create_key
+    from trading.storage import ApiKeyStore, migrate, open_pool
+
+    pool = await open_pool(database_url)
+    try:
+        await migrate(pool)
+        store = ApiKeyStore(pool)
+        keys = {}
+        for name, scope in {"read": "read", "trade": "trade", "admin": "admin", "limited": "read"}.items():
+            keys[name], _ = await create_key(store, [scope], "tests")
+        return keys
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+def keys(storage: Storage) -> dict[str, str]:
+    return asyncio.run(_keys(storage.database_url))
+
+
+@pytest.fixture(scope="session")
+def runtime(ray_session: None) -> Iterator[Runtime]:
+    import ray
+
+    from actors import ORCHESTRATOR
+    from actors.orchestrator import OrchestratorActor
+    from dto.run import DEFAULT_STRATEGIES, runtime_spec
+
+    namespace = f"gw-{uuid.uuid4().hex[:8]}"
+    spec, series = runtime_spec(namespace=namespace, strategies=DEFAULT_STRATEGIES[:2])
+    orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
+        name=ORCHESTRATOR, namespace=namespace, num_cpus=0
+    ).remote(spec)
+    ray.get(orchestrator.start.remote())
+    rt = Runtime(namespace, orchestrator, series, str(spec.instrument.id))
+    rt.advance(60)
+    yield rt
+    ray.get(orchestrator.shutdown.remote())
+    ray.kill(orchestrator)
+
+
+def settings_for(runtime: Runtime, storage: Storage, **extra: Any) -> dict[str, Any]:
+    return {
+        "namespace": runtime.namespace,
+        "database_url": storage.postgres.database_url,
+        "redis_url": storage.redis.redis_url,
+        "jwt_secret": JWT_SECRET,
+        "redis_namespace": f"gw-{uuid.uuid4().hex[:6]}",
+        "event_poll_s": 0.1,
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def gateway_url(runtime: Runtime, storage: Storage) -> Iterator[str]:
+    """The gateway deployed with a real `serve.run` (rate limit: 40 requests per 2 s per key)."""
+    from ray import serve
+
+    from serve_apps.gateway import build
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build(settings_for(runtime, storage, rate_limit=40, rate_window_s=2.0)), name="gateway", route_prefix="/")
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield url
+    serve.shutdown()
