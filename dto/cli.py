@@ -125,12 +125,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
-    from strategies import ALL_STRATEGIES
+    from strategies import all_strategies
     from trading.strategy import describe_parameters
 
     rows: dict[str, dict[str, Any]] = {
         name: {"description": cls.description, "parameters": describe_parameters(cls)}
-        for name, cls in ALL_STRATEGIES.items()
+        for name, cls in all_strategies().items()
     }
     if args.json:
         print(json.dumps(rows))

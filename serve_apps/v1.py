@@ -31,7 +31,7 @@ from serve_apps.schemas import (
 )
 from serve_apps.security import Principal, api_key_header, key_principal, need, services
 from serve_apps.services import Services
-from strategies import ALL_STRATEGIES, MODEL_BASED
+from strategies import MODEL_BASED, all_strategies
 from trading.auth import AuthError, Scope, issue_token
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
 from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
@@ -192,7 +192,7 @@ async def available_strategies(_: Read) -> Any:
     """Built-in strategies and their parameters."""
     return [
         {"name": name, "model_based": name in MODEL_BASED, "parameters": describe_parameters(cls)}
-        for name, cls in sorted(ALL_STRATEGIES.items())
+        for name, cls in sorted(all_strategies().items())
     ]
 
 
