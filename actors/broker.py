@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +24,9 @@ from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
 
 ACK_LOG_CAP = 100_000
+BAR_WAIT_S = 30.0  # a step waits at most this long for a bar its owner already has
+
+StepRequest = tuple[str, InstrumentId, list[Message], int, int | None]
 
 
 @ray.remote
@@ -50,6 +54,7 @@ class BrokerActor:
         self.rebuilt_from = 0
         self.steps = 0
         self.acks: list[tuple[int, int]] = []
+        self.bars_arrived = asyncio.Event()
 
     async def _ready(self) -> None:
         """Start path (also after a restart): rebuild the broker from its journal."""
@@ -81,17 +86,42 @@ class BrokerActor:
             await self._ready()
             events = self.recorder.on_bars(instrument_id, bars)
             await self._flush()
-            return events
+        self.bars_arrived.set()  # wake steps waiting for these bars
+        self.bars_arrived.clear()
+        return events
 
     async def step(self, owner: str, instrument_id: InstrumentId, commands: list[Message], done_ts: int) -> BrokerStep:
+        return (await self.step_many([(owner, instrument_id, commands, done_ts, None)]))[0]
+
+    async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
+        """Several owners' steps in one call (the order manager groups them): each is
+        (owner, instrument, commands, done_ts, next_ts) — the owner finished bar `done_ts`, sent `commands` from
+        it, and already holds the bar `next_ts`, which this broker waits to have too before matching (market data
+        reaches the broker and the strategies at the same time, and either may be first)."""
         async with self.lock:
             await self._ready()
-            result = self.recorder.step(owner, instrument_id, commands, done_ts)
-            self.steps += 1
+        for _, instrument_id, _, _, next_ts in requests:
+            if next_ts is not None:
+                await self._bars_through(instrument_id, next_ts)
+        async with self.lock:
+            await self._ready()
+            results = [self.recorder.step(owner, iid, commands, done) for owner, iid, commands, done, _ in requests]
+            self.steps += len(requests)
             await self._flush()
-            if commands and len(self.acks) < ACK_LOG_CAP:
-                self.acks.append((done_ts, time.time_ns()))  # for the bar-to-order latency benchmark
-            return result
+            now = time.time_ns()
+            for _, _, commands, done, _ in requests:
+                if commands and len(self.acks) < ACK_LOG_CAP:
+                    self.acks.append((done, now))  # for the bar-to-order latency benchmark
+            return results
+
+    async def _bars_through(self, instrument_id: InstrumentId, ts: int) -> None:
+        deadline = time.monotonic() + BAR_WAIT_S
+        while True:
+            last = self.broker.last_bar(instrument_id)
+            if (last is not None and last.ts >= ts) or time.monotonic() > deadline:
+                return  # past the deadline, step with what is here: the owner syncs again on its next bars
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.bars_arrived.wait(), timeout=0.5)
 
     async def order_acks(self) -> list[tuple[int, int]]:
         """(bar ts the commands came from, wall-clock ns the broker acknowledged them), oldest first."""

@@ -55,23 +55,29 @@ class MarketDataActor:
         if len(self.arrivals) < ARRIVAL_LOG_CAP:
             self.arrivals.append((good[0].ts, good[-1].ts, arrived))
         self.history_bars.setdefault(instrument_id, []).extend(good)
-        if not self._handles:
-            self._handles = {
+        if "broker" not in self._handles:
+            self._handles |= {
                 "broker": ray.get_actor(self.broker_name, namespace=self.namespace),
                 "oms": ray.get_actor(self.order_manager, namespace=self.namespace),
             }
         broker, oms = self._handles["broker"], self._handles["oms"]
-        events = await call_with_retry(lambda: broker.on_bars.remote(instrument_id, good), "broker on_bars")
-        await call_with_retry(lambda: oms.on_bars.remote(instrument_id, good, events), "order manager on_bars")
-        # Strategies are independent (the broker paces each one's book): deliver to all of them at once.
-        await asyncio.gather(*(self._deliver(name, good) for name in self.subscribers.get(instrument_id, [])))
+
+        async def to_books() -> None:
+            events = await call_with_retry(lambda: broker.on_bars.remote(instrument_id, good), "broker on_bars")
+            await call_with_retry(lambda: oms.on_bars.remote(instrument_id, good, events), "order manager on_bars")
+
+        # The broker and every strategy get the batch at once (the broker paces each strategy's book, and a
+        # strategy's step waits at the broker for bars it already has): no hop before a strategy sees a bar.
+        names = self.subscribers.get(instrument_id, [])
+        await asyncio.gather(to_books(), *(self._deliver(name, good) for name in names))
         return len(good)
 
     async def _deliver(self, name: str, bars: list[Bar]) -> None:
         """Push to a strategy actor; if it died, wait for its restart and push again (idempotent by ts)."""
         for _ in range(RESEND_ATTEMPTS):
             try:
-                actor = ray.get_actor(name, namespace=self.namespace)
+                actor = self._handles.get(name) or ray.get_actor(name, namespace=self.namespace)
+                self._handles[name] = actor  # a handle survives the actor's restarts: look it up once
                 await actor.on_bars.remote(bars)
                 return
             except (RayActorError, ValueError):

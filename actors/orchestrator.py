@@ -22,9 +22,11 @@ from actors.market_data import MarketDataActor
 from actors.order_manager import OrderManagerActor
 from actors.risk import RiskActor
 from actors.strategy import StrategyActor
+from strategies import resolve_strategy
 from trading.data.bars import Bar, BarSeries
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
+from trading.strategy import build_config
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class StrategySpec:
     strategy: str  # a built-in name or module:Class
     params: dict[str, Any] = field(default_factory=dict)
     strategy_id: str | None = None  # default: the strategy's name
+
+
+def strategy_id_of(strategy: StrategySpec) -> str:
+    """The id a strategy runs under: the given one, else the strategy's name."""
+    return strategy.strategy_id or strategy.strategy.rpartition(":")[2] or strategy.strategy
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class OrchestratorActor:
     def __init__(self, spec: RuntimeSpec) -> None:
         self.spec = spec
         self.children: dict[str, Any] = {}
+        self.strategies: dict[str, StrategySpec] = {}
 
     def _options(self, name: str, max_restarts: int | None = None) -> dict[str, Any]:
         spec = self.spec
@@ -88,7 +96,7 @@ class OrchestratorActor:
             stream=spec.broker_stream,
         )
         self.children[RISK] = RiskActor.options(**self._options(RISK)).remote(  # type: ignore[attr-defined]
-            spec.risk_limits, redis_url=spec.redis_url, namespace=ns
+            spec.risk_limits, redis_url=spec.redis_url, namespace=ns, order_manager=ORDER_MANAGER
         )
         self.children[ORDER_MANAGER] = OrderManagerActor.options(**self._options(ORDER_MANAGER)).remote(  # type: ignore[attr-defined]
             ns,
@@ -106,20 +114,50 @@ class OrchestratorActor:
         await self.children[ORDER_MANAGER].register.remote(spec.instrument)
         await self.children[ORDER_MANAGER].start.remote()
         for strategy in spec.strategies:
-            sid = strategy.strategy_id or strategy.strategy.rpartition(":")[2] or strategy.strategy
-            name = strategy_name(sid)
-            await self.children[broker].pace.remote(sid)
-            self.children[name] = StrategyActor.options(**self._options(name)).remote(  # type: ignore[attr-defined]
-                ns,
-                strategy.strategy,
-                strategy.params,
-                spec.instrument,
-                strategy_id=strategy.strategy_id,
-                order_manager=ORDER_MANAGER,
-                market_data=MARKET_DATA,
-            )
-            await self.children[MARKET_DATA].subscribe.remote(spec.instrument.id, name)
+            await self._start_strategy(strategy, None)
         return await self.status()
+
+    async def _start_strategy(self, strategy: StrategySpec, live_from_ts: int | None) -> str:
+        spec = self.spec
+        sid = strategy_id_of(strategy)
+        name = strategy_name(sid)
+        await self.children[broker_name(spec.broker)].pace.remote(sid)
+        self.children[name] = StrategyActor.options(**self._options(name)).remote(  # type: ignore[attr-defined]
+            spec.namespace,
+            strategy.strategy,
+            strategy.params,
+            spec.instrument,
+            strategy_id=strategy.strategy_id,
+            order_manager=ORDER_MANAGER,
+            market_data=MARKET_DATA,
+            live_from_ts=live_from_ts,
+        )
+        await self.children[MARKET_DATA].subscribe.remote(spec.instrument.id, name)
+        self.strategies[sid] = strategy
+        return name
+
+    async def add_strategy(
+        self, strategy: str, params: dict[str, Any] | None = None, strategy_id: str | None = None
+    ) -> dict[str, Any]:
+        """Start one more strategy while the runtime runs (a built-in name or module:Class, and parameters).
+        It warms up on the bars seen so far without trading on them and trades from the next bar on. Raises
+        ConfigError for an unknown strategy or bad parameters, ValueError for a strategy id already running.
+        Returns the new strategy's status."""
+        params = dict(params or {})
+        cls = resolve_strategy(strategy)
+        config = build_config(cls, {"instrument_id": str(self.spec.instrument.id), **params})
+        sid = str(cls(config, strategy_id).strategy_id)
+        wanted = StrategySpec(strategy, params, sid)
+        if sid in self.strategies:
+            raise ValueError(f"strategy id {sid!r} is already running; pick another strategy_id")
+        last: dict[str, dict[str, Any]] = await self.children[MARKET_DATA].last_bars.remote()
+        seen = last.get(str(self.spec.instrument.id))
+        name = await self._start_strategy(wanted, seen["ts"] if seen else None)
+        status: dict[str, Any] = await self.children[name].status.remote()
+        return status
+
+    async def strategy_ids(self) -> list[str]:
+        return list(self.strategies)
 
     async def replay(self, bars: BarSeries | list[Bar], batch_size: int = 100, speed: str = "max") -> dict[str, Any]:
         status: dict[str, Any] = await self.children[MARKET_DATA].replay.remote(

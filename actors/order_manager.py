@@ -1,43 +1,53 @@
-"""OrderManagerActor: hosts the `OrderManager`; the one hop between a strategy and risk + broker.
+"""OrderManagerActor: hosts the `OrderManager` and the pre-trade risk checks; the one hop between a strategy
+and its broker.
+
+Order path: a strategy's step (its commands from one bar) is checked against the firm's risk gate here (the
+pure `RiskEngine` rules, following the limits and state the risk actor hands over), recorded, and sent to the
+broker. Steps from different strategies that arrive while the broker is busy are routed together in one broker
+call (a group commit): with many strategies the broker and the journal see one call per group, not per order.
 
 Start path (also the restart path, run lazily by the first call): rebuild from the journal, then reconcile with
 the broker. With a `database_url` the journal is the PostgreSQL event journal (stream `stream`): the manager
 appends to a `BufferedJournal`, and the actor flushes it before an order goes to the broker and before it
 answers, so nothing acknowledged is lost; order, fill and position rows are upserted, events are published to
-Redis and the last bar of each batch is cached there. Calls to the risk and broker actors are resent while
-they restart (both are idempotent by client order id); events booked by reconciliation are handed to their
-strategy with its next answer.
+Redis and the last bar of each batch is cached there. Calls to the broker and risk actors are resent while
+they restart (both are idempotent); events booked by reconciliation are handed to their strategy with its next
+answer. Once per market-data batch the firm's equity goes to the risk actor, which runs the circuit breakers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import ray
 
 from actors.storage import ActorStorage, call_with_retry
+from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
 from trading.live import BufferedJournal, InMemoryJournal, OrderManager, route_commands
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
 from trading.live.strategy_host import HostStep
-from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
+from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
-from trading.risk.rules import RiskEngine
+from trading.risk.rules import RiskEngine, RiskGate
+
+Answer = tuple[list[Message], list[Message], int]  # (answers to the commands, broker events, fill horizon)
 
 
-class _RemoteRiskAnswers(RiskEngine):
-    """Answers `check` from reasons the risk actor already gave for this batch (one call per batch)."""
+@dataclass
+class _Route:
+    """One strategy step waiting for its turn at the broker."""
 
-    def __init__(self, reasons: dict[str, str | None]) -> None:
-        super().__init__()
-        self._reasons = reasons
-
-    def check(self, order: Any, view: Any, now_ns: int) -> str | None:
-        return self._reasons.get(order.client_order_id)
+    strategy_id: StrategyId
+    instrument_id: InstrumentId
+    step: HostStep
+    answer: asyncio.Future[Answer]
 
 
 @ray.remote
@@ -62,12 +72,19 @@ class OrderManagerActor:
         self.journal = InMemoryJournal()  # the in-memory journal (no database): survives start(), not a restart
         self.instruments: dict[InstrumentId, Instrument] = {i.id: i for i in instruments}
         self.oms = self._fresh()
+        self.risk = RiskEngine()  # follows the risk actor's gate; the order-rate window is counted here
+        self.base_equity = Decimal(0)  # the account's equity without this run's P&L (for the circuit breakers)
+        self.marked_ts: dict[InstrumentId, int] = {}
         self.lock = asyncio.Lock()
         self.start_lock = asyncio.Lock()
         self.started = False
         self.starts = 0
         self.rebuilt_from = 0
         self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
+        self.queue: list[_Route] = []
+        self.router: asyncio.Task[None] | None = None
+        self.groups = 0
+        self.routed = 0
         self._handles: dict[str, Any] = {}
 
     def _fresh(self) -> OrderManager:
@@ -97,9 +114,12 @@ class OrderManagerActor:
                 entries = list(self.journal.entries)
             oms.rebuild(entries)
             self.oms = oms
+            risk = self._actor(self.risk_name)
+            self.risk.follow(await call_with_retry(risk.gate.remote, "risk gate"))
             broker = self._actor(self.broker_name)
             report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
             await self._reconciled(oms.reconcile(report, in_flight_ok=True))
+            self.base_equity = report.account.equity - oms.account_pnl().net
             self.rebuilt_from = len(entries)
             self.starts += 1
             self.started = True
@@ -119,6 +139,10 @@ class OrderManagerActor:
     async def start(self) -> dict[str, Any]:
         await self._ready()
         return self.oms.snapshot()
+
+    async def follow_risk(self, gate: RiskGate) -> None:
+        """The risk actor's new limits or state, in force for the next order."""
+        self.risk.follow(gate)
 
     async def register(self, instrument: Instrument) -> None:
         self.instruments[instrument.id] = instrument
@@ -155,58 +179,90 @@ class OrderManagerActor:
                 await storage.cache.publish("events", {"stream": self.stream, **event.to_dict()})
 
     # ------------------------------------------------------------------------------------ order path
+    def _mark(self, instrument_id: InstrumentId, bar: Bar) -> None:
+        """Marks only move forward: strategies report bars of one batch in any order."""
+        if bar.ts > self.marked_ts.get(instrument_id, -(2**62)):
+            self.marked_ts[instrument_id] = bar.ts
+            self.oms.on_bar(instrument_id, bar)
+
     async def on_bars(self, instrument_id: InstrumentId, bars: list[Bar], events: list[Message]) -> None:
+        """A market-data batch reached the broker: mark to its last bar, book what the broker's unpaced books
+        did on it, and give the risk actor the equity for its circuit breakers."""
         await self._ready()
         if bars:
-            self.oms.on_bar(instrument_id, bars[-1])
+            self._mark(instrument_id, bars[-1])
             if self.storage.cache is not None:
                 await self.storage.cache.set_last_bar(str(instrument_id), bars[-1].to_dict())
         if events:
             async with self.lock:
                 derived = self.oms.apply(events)
                 await self._persist([*events, *derived])
+        limits = self.risk.limits
+        if bars and (limits.daily_loss_limit is not None or limits.max_drawdown_pct is not None):
+            equity = self.base_equity + self.oms.account_pnl().net
+            risk = self._actor(self.risk_name)
+            gate = await call_with_retry(lambda: risk.on_equity.remote(equity, bars[-1].ts), "risk equity")
+            if gate is not None:
+                self.risk.follow(gate)
 
-    async def route(
-        self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep
-    ) -> tuple[list[Message], list[Message], int]:
+    async def route(self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep) -> Answer:
         """Risk-check and record a strategy's commands, step the broker; returns (answers, events, horizon).
         Resending the same step (after this actor or the broker restarted) is safe."""
         assert step.needs_sync_after_ts is not None
         await self._ready()
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.queue.append(_Route(strategy_id, instrument_id, step, answer))
+        if self.router is None or self.router.done():
+            self.router = asyncio.create_task(self._route_queued())
+        return await answer
+
+    async def _route_queued(self) -> None:
+        """Route what is queued, one group at a time; steps queued meanwhile form the next group."""
+        while self.queue:
+            group, self.queue = self.queue, []
+            try:
+                answers = await self._route_group(group)
+            except Exception as error:  # every waiting strategy hears it (it resends its step)
+                for route in group:
+                    route.answer.set_exception(error)
+                continue
+            for route, answer in zip(group, answers, strict=True):
+                route.answer.set_result(answer)
+
+    async def _route_group(self, group: list[_Route]) -> list[Answer]:
         async with self.lock:
             oms = self.oms
-            orders = [c.order for c in step.commands if isinstance(c, SubmitOrder)]
-            fresh = [o for o in orders if o.client_order_id not in oms.orders]
-            reasons: dict[str, str | None] = {}
-            for order in orders:  # a resent step: the recorded answer stands
-                known = oms.orders.get(order.client_order_id)
-                if known is not None:
-                    reasons[order.client_order_id] = known.reason if known.status.value == "denied" else None
-            if fresh:
-                risk = self._actor(self.risk_name)
-                snapshot = oms.portfolio_snapshot()
-                answers = await call_with_retry(lambda: risk.check.remote(fresh, snapshot), "risk check")
-                reasons.update({o.client_order_id: r for o, r in zip(fresh, answers, strict=True)})
-            routed = route_commands(step, _RemoteRiskAnswers(reasons), oms)
-            to_strategy = routed.to_strategy
-            await self._persist(to_strategy)  # write-ahead: an order is durable before the broker sees it
+            routed = []
+            for route in group:
+                if route.step.last_bar is not None:
+                    self._mark(route.instrument_id, route.step.last_bar)
+                routed.append(route_commands(route.step, self.risk, oms))
+            await self._persist([e for r in routed for e in r.to_strategy])  # write-ahead: durable before sent
             broker = self._actor(self.broker_name)
-            done_ts = step.needs_sync_after_ts
+            requests = [
+                (route.strategy_id, route.instrument_id, r.to_broker, step.needs_sync_after_ts, step.next_ts)
+                for route, r in zip(group, routed, strict=True)
+                for step in (route.step,)
+            ]
             failed = False
             try:
-                result = await broker.step.remote(strategy_id, instrument_id, routed.to_broker, done_ts)
+                results: list[BrokerStep] = await broker.step_many.remote(requests)
             except ray.exceptions.RayActorError:
                 failed = True  # the broker died: resend (idempotent), then reconcile what its lost answer held
-                result = await call_with_retry(
-                    lambda: broker.step.remote(strategy_id, instrument_id, routed.to_broker, done_ts), "broker step"
-                )
-            derived = oms.apply(result.events, after_ts=done_ts)
+                results = await call_with_retry(lambda: broker.step_many.remote(requests), "broker step")
+            booked: list[Message] = []
+            for route, result in zip(group, results, strict=True):
+                booked += [*result.events, *oms.apply(result.events, after_ts=route.step.needs_sync_after_ts)]
             if failed:
                 report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
                 await self._reconciled(oms.reconcile(report))
-            await self._persist([*result.events, *derived])
-            events = [*self.outbox.pop(strategy_id, []), *result.events]
-            return to_strategy, events, result.horizon_ts
+            await self._persist(booked)
+            self.groups += 1
+            self.routed += len(group)
+            return [
+                (r.to_strategy, [*self.outbox.pop(route.strategy_id, []), *result.events], result.horizon_ts)
+                for route, r, result in zip(group, routed, results, strict=True)
+            ]
 
     async def history(self, strategy_id: StrategyId) -> tuple[list[tuple[int, Message]], int]:
         await self._ready()
@@ -214,7 +270,12 @@ class OrderManagerActor:
 
     async def snapshot(self) -> dict[str, Any]:
         await self._ready()
-        return {**self.oms.snapshot(), "starts": self.starts, "rebuilt_from": self.rebuilt_from}
+        return {
+            **self.oms.snapshot(),
+            "starts": self.starts,
+            "rebuilt_from": self.rebuilt_from,
+            "routing": {"groups": self.groups, "steps": self.routed},
+        }
 
     async def position(self, instrument_id: InstrumentId) -> str:
         await self._ready()
@@ -309,11 +370,9 @@ class OrderManagerActor:
                     events = await call_with_retry(lambda: broker.submit_manual.remote(known), "broker submit")
                     await self._persist([*events, *self.oms.apply(events)])
                 return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": False}
-            risk = self._actor(self.risk_name)
-            snapshot = self.oms.portfolio_snapshot()
-            answers = await call_with_retry(lambda: risk.check.remote([order], snapshot), "risk check")
-            if answers[0] is not None:
-                await self._persist([self.oms.deny(order, answers[0], order.ts_init)])
+            reason = self.risk.check(order, self.oms, order.ts_init)
+            if reason is not None:
+                await self._persist([self.oms.deny(order, reason, order.ts_init)])
             else:
                 await self._persist([self.oms.submit(order, order.ts_init)])  # write-ahead
                 events = await call_with_retry(lambda: broker.submit_manual.remote(order), "broker submit")

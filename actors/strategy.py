@@ -31,6 +31,7 @@ class StrategyActor:
         order_manager: str,
         market_data: str,
         history_cap: int = 100_000,
+        live_from_ts: int | None = None,
     ) -> None:
         self.namespace = namespace
         self.strategy = strategy
@@ -40,6 +41,7 @@ class StrategyActor:
         self.order_manager = order_manager
         self.market_data = market_data
         self.history_cap = history_cap
+        self.live_from_ts = live_from_ts  # added while running: bars up to here only warm the strategy up
         self.host: StrategyHost | None = None
         self.lock = asyncio.Lock()
         self._oms: Any = None
@@ -62,6 +64,8 @@ class StrategyActor:
         self.host = host
         if history:
             host.on_bars(history)
+            if self.live_from_ts is not None:
+                host.skip_through(self.live_from_ts)
             await self._drive(host)
         return host
 

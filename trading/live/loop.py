@@ -18,6 +18,7 @@ from trading.live.oms import OrderManager
 from trading.live.strategy_host import HostStep, StrategyHost
 from trading.messages import Message, OrderDenied, RiskStateChanged, SubmitOrder
 from trading.model.identifiers import InstrumentId
+from trading.model.orders import OrderStatus
 from trading.risk.rules import RiskEngine
 
 if TYPE_CHECKING:  # the paper broker imports this package's order-event rules
@@ -40,7 +41,11 @@ def route_commands(step: HostStep, risk: RiskEngine, oms: OrderManager) -> Route
     for command in step.commands:
         if isinstance(command, SubmitOrder):
             order = command.order
-            reason = risk.check(order, oms, order.ts_init)
+            known = oms.orders.get(order.client_order_id)
+            if known is not None:  # a resent step: the recorded answer stands
+                reason = known.reason if known.status is OrderStatus.DENIED else None
+            else:
+                reason = risk.check(order, oms, order.ts_init)
             if reason is not None:
                 to_strategy.append(oms.deny(order, reason, after_ts))
                 continue

@@ -103,6 +103,7 @@ class OrderManager:
     marks: dict[InstrumentId, Decimal] = field(default_factory=dict)
     fills: list[OrderFilled] = field(default_factory=list)
     _trade_ids: set[TradeId] = field(default_factory=set)
+    _open: dict[ClientOrderId, Order] = field(default_factory=dict)  # open orders: the risk check counts them
     _keys: set[str] = field(default_factory=set)
     _history: dict[StrategyId, list[tuple[int, Message]]] = field(default_factory=dict)
     _replaying: bool = False
@@ -160,7 +161,7 @@ class OrderManager:
         return self.marks.get(instrument_id)
 
     def open_order_count(self) -> int:
-        return sum(1 for o in self.orders.values() if o.is_open)
+        return len(self._open)
 
     def gross_exposure(self) -> Decimal:
         total = ZERO
@@ -188,7 +189,7 @@ class OrderManager:
 
     # ---------------------------------------------------------------------------------------- queries
     def open_orders(self, strategy_id: StrategyId | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open and (strategy_id is None or o.strategy_id == strategy_id)]
+        return [o for o in self._open.values() if strategy_id is None or o.strategy_id == strategy_id]
 
     def strategy_position(self, strategy_id: StrategyId, instrument_id: InstrumentId) -> Decimal:
         position = self.strategy_positions.get((strategy_id, instrument_id))
@@ -335,6 +336,11 @@ class OrderManager:
             derived += self._book_fill(event, known)
         elif known is not None:
             apply_order_event(known, event)
+        if known is not None:
+            if known.is_open:
+                self._open[known.client_order_id] = known
+            else:
+                self._open.pop(known.client_order_id, None)
         strategy_id = _strategy_of(event, known)
         if strategy_id is not None:
             self._history.setdefault(strategy_id, []).append((after_ts, event))

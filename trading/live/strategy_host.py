@@ -66,6 +66,8 @@ class HostStep:
     commands: list[Message]
     needs_sync_after_ts: int | None
     bars_stepped: int
+    next_ts: int | None = None  # the host's next bar after `needs_sync_after_ts` (a broker waits to have it too)
+    last_bar: Bar | None = None  # the bar the commands came from (marks the order manager's price)
 
 
 class _History:
@@ -154,6 +156,7 @@ class StrategyHost:
         self.state = HostState.CREATED
         self.order_seq = order_seq
         self.orders: dict[ClientOrderId, Order] = {}
+        self._live: dict[ClientOrderId, Order] = {}  # the subset of `orders` still live: checked every bar
         self.fills: list[Fill] = []
         self._positions: dict[InstrumentId, Decimal] = {}
         self._trade_ids: set[TradeId] = set()
@@ -249,7 +252,8 @@ class StrategyHost:
                 break
             replaying = bar.ts <= self._replay_until
             if not replaying and bar.ts > self._horizon and self._has_live_orders():
-                return HostStep([], self._last_ts if self._last_ts is not None else bar.ts - 1, stepped)
+                done = self._last_ts if self._last_ts is not None else bar.ts - 1
+                return HostStep([], done, stepped, bar.ts, self._bar)
             self._bar = bar
             if self.state is HostState.RUNNING:
                 if self._stale:
@@ -269,8 +273,17 @@ class StrategyHost:
                 continue
             if self._outgoing:
                 commands, self._outgoing = self._outgoing, []
-                return HostStep(commands, bar.ts, stepped)
+                following = history.bar(self._next).ts if self._next < history.end else None
+                return HostStep(commands, bar.ts, stepped, following, bar)
         return HostStep([], None, stepped)
+
+    def skip_through(self, ts: int) -> None:
+        """Treat buffered bars up to `ts` as warm-up history: indicators see them, `on_bar` does not, and no
+        order comes from them (a strategy added while the market runs trades from the next bar on)."""
+        history = self._history
+        while self._next < history.end and history.bar(self._next).ts <= ts:
+            self._last_ts = history.bar(self._next).ts
+            self._next += 1
 
     @property
     def last_ts(self) -> int | None:
@@ -288,6 +301,7 @@ class StrategyHost:
     # -------------------------------------------------------------------------------- TradingContext
     def submit(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
+        self._live[order.client_order_id] = order
         self._outgoing.append(SubmitOrder(fresh_copy(order), self.now_ns()))
 
     def cancel(self, client_order_id: ClientOrderId) -> None:
@@ -312,10 +326,10 @@ class StrategyHost:
         return self._positions.get(instrument_id, ZERO)
 
     def open_orders(self, instrument_id: InstrumentId) -> list[Order]:
-        return [o for o in self.orders.values() if o.instrument_id == instrument_id and self._is_live(o)]
+        return [o for o in self._live.values() if o.instrument_id == instrument_id]
 
     def has_open_orders(self, instrument_id: InstrumentId) -> bool:
-        return any(o.instrument_id == instrument_id and self._is_live(o) for o in self.orders.values())
+        return any(o.instrument_id == instrument_id for o in self._live.values())
 
     def instrument(self, instrument_id: InstrumentId) -> Instrument:
         if instrument_id != self.instrument_obj.id:
@@ -356,7 +370,7 @@ class StrategyHost:
         return order.is_open or order.status is OrderStatus.INITIALIZED
 
     def _has_live_orders(self) -> bool:
-        return any(self._is_live(o) for o in self.orders.values())
+        return bool(self._live)
 
     def _apply(self, event: Message) -> None:
         cid = event_order_id(event)
@@ -369,6 +383,7 @@ class StrategyHost:
                 return
             self._trade_ids.add(fill.trade_id)
             apply_order_event(order, event)
+            self._still_live(order)
             self._positions[fill.instrument_id] = self._positions.get(fill.instrument_id, ZERO) + fill.signed_quantity
             self.fills.append(fill)
             self.strategy.on_order_filled(fill)
@@ -378,5 +393,10 @@ class StrategyHost:
         if isinstance(event, OrderDenied) and order.status is not OrderStatus.INITIALIZED:
             return
         apply_order_event(order, event)
+        self._still_live(order)
         if not isinstance(event, OrderSubmitted):
             self.strategy.on_order_event(event)
+
+    def _still_live(self, order: Order) -> None:
+        if not self._is_live(order):
+            self._live.pop(order.client_order_id, None)

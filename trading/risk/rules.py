@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +63,29 @@ class PortfolioView(Protocol):
     def gross_exposure(self) -> Decimal: ...
 
     def multiplier(self, instrument_id: InstrumentId) -> Decimal: ...
+
+
+@dataclass(frozen=True)
+class RiskGate:
+    """What pre-trade checks need from the firm-wide risk authority: limits, trading state and kill switch.
+    The risk actor owns it and hands a copy to where orders are checked (`RiskEngine.follow`)."""
+
+    limits: RiskLimits
+    state: TradingState
+    reason: str
+    kill_switch: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "limits": self.limits.model_dump(mode="json"),
+            "state": self.state.value,
+            "reason": self.reason,
+            "kill_switch": self.kill_switch,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RiskGate:
+        return cls(RiskLimits(**data["limits"]), TradingState(data["state"]), data["reason"], data["kill_switch"])
 
 
 @dataclass
@@ -173,6 +196,14 @@ class RiskEngine:
         """Change limits at run time; validated like the original (unknown names are errors)."""
         self.limits = RiskLimits(**{**self.limits.model_dump(), **changes})
         return self.limits
+
+    def gate(self) -> RiskGate:
+        """The limits and state pre-trade checks elsewhere must follow."""
+        return RiskGate(self.limits, self.state, self.reason, self.kill_switch)
+
+    def follow(self, gate: RiskGate) -> None:
+        """Take limits and state from the risk authority (the order-rate window stays this engine's own)."""
+        self.limits, self.state, self.reason, self.kill_switch = gate.limits, gate.state, gate.reason, gate.kill_switch
 
     def _move(self, state: TradingState, reason: str, now_ns: int) -> RiskStateChanged | None:
         if state is self.state and reason == self.reason:

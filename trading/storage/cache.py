@@ -104,6 +104,15 @@ class LiveCache:
         state = _loads(raw)
         return bool(state["on"]), str(state["reason"])
 
+    # --- risk limits and trading state (the risk actor's, so a restart keeps them) ---
+
+    async def set_risk_gate(self, gate: dict[str, Any]) -> None:
+        await self._client.set(self._key("risk_gate"), dumps(gate))
+
+    async def risk_gate(self) -> dict[str, Any] | None:
+        raw = await self._client.get(self._key("risk_gate"))
+        return None if raw is None else _loads(raw)
+
     # --- rate limits ---
 
     async def rate_limit_hit(self, key: str, limit: int, window_s: float) -> tuple[bool, float]:
