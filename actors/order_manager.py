@@ -275,6 +275,7 @@ class OrderManagerActor:
             "starts": self.starts,
             "rebuilt_from": self.rebuilt_from,
             "routing": {"groups": self.groups, "steps": self.routed},
+            "risk": self.risk.gate().to_dict(),  # what the next order is checked against
         }
 
     async def position(self, instrument_id: InstrumentId) -> str:

@@ -44,6 +44,7 @@ class RiskActor:
         self.day: date | None = None
         self.loaded = False
         self._watcher: asyncio.Task[None] | None = None
+        self._oms: Any = None
 
     async def _ready(self) -> None:
         """Start path (also after a restart): resume the saved gate and follow the firm-wide kill switch."""
@@ -84,8 +85,9 @@ class RiskActor:
         if self.order_manager is None:
             return
         try:
-            oms = ray.get_actor(self.order_manager, namespace=self.namespace)
-            await oms.follow_risk.remote(gate)
+            if self._oms is None:  # a handle survives the order manager's restarts: look it up once
+                self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
+            await self._oms.follow_risk.remote(gate)
         except (RayActorError, ValueError):
             pass  # not created yet, or restarting: its start path asks for the gate
 
