@@ -140,7 +140,8 @@ def main() -> dict[str, float]:
             elapsed, orchestrator, runtime = _replay(series, n, BATCH)
             rate[n] = (len(series) - BATCH) / elapsed
             oms = ray.get_actor(ORDER_MANAGER, namespace=runtime.namespace)
-            routing[n] = {**ray.get(oms.snapshot.remote())["routing"], "elapsed_ms": int(elapsed * 1000)}
+            snapshot: dict[str, Any] = ray.get(oms.snapshot.remote())
+            routing[n] = {**snapshot["routing"], "elapsed_ms": int(elapsed * 1000)}
             ray.get(orchestrator.shutdown.remote())
             ray.kill(orchestrator)
         ceiling = _call_ceiling()
