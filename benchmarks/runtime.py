@@ -139,7 +139,7 @@ def main() -> dict[str, float]:
         for n in (1, 10):
             elapsed, orchestrator, runtime = _replay(series, n, BATCH)
             rate[n] = (len(series) - BATCH) / elapsed
-            oms = ray.get_actor(ORDER_MANAGER, namespace=runtime.namespace)
+            oms: Any = ray.get_actor(ORDER_MANAGER, namespace=runtime.namespace)
             snapshot: dict[str, Any] = ray.get(oms.snapshot.remote())
             routing[n] = {**snapshot["routing"], "elapsed_ms": int(elapsed * 1000)}
             ray.get(orchestrator.shutdown.remote())
