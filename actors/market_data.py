@@ -4,6 +4,7 @@ order manager and the subscribed strategy actors. Keeps the accepted history a r
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from ray.exceptions import RayActorError
 
 from actors.storage import call_with_retry
 from trading.data.bars import Bar, BarSeries
-from trading.live import MarketDataFeed, ReplaySource
+from trading.live import MarketDataFeed, MergedReplay
 from trading.messages import MarketDataRejected
 from trading.model.identifiers import InstrumentId
 
@@ -24,9 +25,9 @@ ARRIVAL_LOG_CAP = 100_000  # a restarting strategy actor takes seconds, not minu
 
 @ray.remote
 class MarketDataActor:
-    def __init__(self, namespace: str, broker_name: str, order_manager: str) -> None:
+    def __init__(self, namespace: str, broker_names: str | Sequence[str], order_manager: str) -> None:
         self.namespace = namespace
-        self.broker_name = broker_name
+        self.broker_names = [broker_names] if isinstance(broker_names, str) else list(broker_names)
         self.order_manager = order_manager
         self.feed = MarketDataFeed()
         self.history_bars: dict[InstrumentId, list[Bar]] = {}
@@ -55,15 +56,17 @@ class MarketDataActor:
         if len(self.arrivals) < ARRIVAL_LOG_CAP:
             self.arrivals.append((good[0].ts, good[-1].ts, arrived))
         self.history_bars.setdefault(instrument_id, []).extend(good)
-        if "broker" not in self._handles:
-            self._handles |= {
-                "broker": ray.get_actor(self.broker_name, namespace=self.namespace),
-                "oms": ray.get_actor(self.order_manager, namespace=self.namespace),
-            }
-        broker, oms = self._handles["broker"], self._handles["oms"]
+        for name in (*self.broker_names, self.order_manager):
+            if name not in self._handles:
+                self._handles[name] = ray.get_actor(name, namespace=self.namespace)
+        brokers = [self._handles[name] for name in self.broker_names]
+        oms = self._handles[self.order_manager]
 
         async def to_books() -> None:
-            events = await call_with_retry(lambda: broker.on_bars.remote(instrument_id, good), "broker on_bars")
+            answers = await asyncio.gather(
+                *(call_with_retry(functools.partial(b.on_bars.remote, instrument_id, good), "on_bars") for b in brokers)
+            )
+            events = [event for answer in answers for event in answer]
             await call_with_retry(lambda: oms.on_bars.remote(instrument_id, good, events), "order manager on_bars")
 
         # The broker and every strategy get the batch at once (the broker paces each strategy's book, and a
@@ -88,10 +91,15 @@ class MarketDataActor:
     async def replay(
         self, instrument_id: InstrumentId, bars: BarSeries | list[Bar], batch_size: int = 100, speed: str = "max"
     ) -> dict[str, Any]:
+        return await self.replay_many({instrument_id: bars}, batch_size, speed)
+
+    async def replay_many(
+        self, bars: dict[InstrumentId, BarSeries | list[Bar]], batch_size: int = 100, speed: str = "max"
+    ) -> dict[str, Any]:
+        """Play several instruments' bars as one market, batches interleaved in time order."""
         self.replaying = True
         try:
-            source = ReplaySource(instrument_id, bars, batch_size=batch_size, speed=speed)
-            async for iid, batch in source.abatches():
+            async for iid, batch in MergedReplay(bars, batch_size=batch_size, speed=speed).abatches():
                 await self.publish(iid, batch)
         finally:
             self.replaying = False

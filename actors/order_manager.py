@@ -18,6 +18,7 @@ answer. Once per market-data batch the firm's equity goes to the risk actor, whi
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,7 +33,7 @@ from trading.live import BufferedJournal, InMemoryJournal, OrderManager, route_c
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
 from trading.live.strategy_host import HostStep
-from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch
+from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
 from trading.risk.rules import RiskEngine, RiskGate
@@ -48,6 +49,7 @@ class _Route:
     instrument_id: InstrumentId
     step: HostStep
     answer: asyncio.Future[Answer]
+    broker: str
 
 
 @ray.remote
@@ -58,6 +60,7 @@ class OrderManagerActor:
         risk_name: str,
         broker_name: str,
         *,
+        brokers: dict[str, str] | None = None,
         database_url: str | None = None,
         redis_url: str | None = None,
         stream: str = "oms",
@@ -65,7 +68,8 @@ class OrderManagerActor:
     ) -> None:
         self.namespace = namespace
         self.risk_name = risk_name
-        self.broker_name = broker_name
+        self.broker_name = broker_name  # the default broker's actor (a person's orders go there)
+        self.brokers = brokers or {"paper": broker_name}  # broker (account) -> its actor
         self.stream = stream
         self.storage = ActorStorage(database_url, redis_url, namespace)
         self.buffer: BufferedJournal | None = BufferedJournal() if database_url else None
@@ -116,10 +120,13 @@ class OrderManagerActor:
             self.oms = oms
             risk = self._actor(self.risk_name)
             self.risk.follow(await call_with_retry(risk.gate.remote, "risk gate"))
-            broker = self._actor(self.broker_name)
-            report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
-            await self._reconciled(oms.reconcile(report, in_flight_ok=True))
-            self.base_equity = report.account.equity - oms.account_pnl().net
+            equity = Decimal(0)
+            for account, name in self.brokers.items():
+                broker = self._actor(name)
+                report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
+                await self._reconciled(oms.reconcile(report, in_flight_ok=True, account_id=account))
+                equity += report.account.equity
+            self.base_equity = equity - self._net_pnl()
             self.rebuilt_from = len(entries)
             self.starts += 1
             self.started = True
@@ -139,6 +146,10 @@ class OrderManagerActor:
     async def start(self) -> dict[str, Any]:
         await self._ready()
         return self.oms.snapshot()
+
+    def _net_pnl(self) -> Decimal:
+        """This run's net P&L over every broker account."""
+        return sum((self.oms.account_pnl(account).net for account in self.brokers), Decimal(0))
 
     async def follow_risk(self, gate: RiskGate) -> None:
         """The risk actor's new limits or state, in force for the next order."""
@@ -199,19 +210,27 @@ class OrderManagerActor:
                 await self._persist([*events, *derived])
         limits = self.risk.limits
         if bars and (limits.daily_loss_limit is not None or limits.max_drawdown_pct is not None):
-            equity = self.base_equity + self.oms.account_pnl().net
+            equity = self.base_equity + self._net_pnl()
             risk = self._actor(self.risk_name)
             gate = await call_with_retry(lambda: risk.on_equity.remote(equity, bars[-1].ts), "risk equity")
             if gate is not None:
                 self.risk.follow(gate)
 
-    async def route(self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep) -> Answer:
-        """Risk-check and record a strategy's commands, step the broker; returns (answers, events, horizon).
-        Resending the same step (after this actor or the broker restarted) is safe."""
+    async def route(
+        self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep, broker: str | None = None
+    ) -> Answer:
+        """Risk-check and record a strategy's commands, step its broker (default: the runtime's first); returns
+        (answers, events, horizon). Resending the same step (after this actor or the broker restarted) is safe."""
         assert step.needs_sync_after_ts is not None
         await self._ready()
+        account = broker or next(iter(self.brokers))
+        if account not in self.brokers:
+            raise ValueError(f"unknown broker {account!r}; this runtime has {sorted(self.brokers)}")
+        for command in step.commands:
+            if isinstance(command, SubmitOrder) and not command.order.broker:
+                command.order.broker = account  # positions are kept per broker account
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self.queue.append(_Route(strategy_id, instrument_id, step, answer))
+        self.queue.append(_Route(strategy_id, instrument_id, step, answer, account))
         if self.router is None or self.router.done():
             self.router = asyncio.create_task(self._route_queued())
         return await answer
@@ -238,30 +257,37 @@ class OrderManagerActor:
                     self._mark(route.instrument_id, route.step.last_bar)
                 routed.append(route_commands(route.step, self.risk, oms))
             await self._persist([e for r in routed for e in r.to_strategy])  # write-ahead: durable before sent
-            broker = self._actor(self.broker_name)
-            requests = [
-                (route.strategy_id, route.instrument_id, r.to_broker, step.needs_sync_after_ts, step.next_ts)
-                for route, r in zip(group, routed, strict=True)
-                for step in (route.step,)
-            ]
-            failed = False
-            try:
-                results: list[BrokerStep] = await broker.step_many.remote(requests)
-            except ray.exceptions.RayActorError:
-                failed = True  # the broker died: resend (idempotent), then reconcile what its lost answer held
-                results = await call_with_retry(lambda: broker.step_many.remote(requests), "broker step")
+            results: list[BrokerStep | None] = [None] * len(group)
+            failed: set[str] = set()
+            for account in dict.fromkeys(route.broker for route in group):  # one call per broker
+                picked = [k for k, route in enumerate(group) if route.broker == account]
+                requests = [
+                    (group[k].strategy_id, group[k].instrument_id, routed[k].to_broker, sync_ts, group[k].step.next_ts)
+                    for k in picked
+                    for sync_ts in (group[k].step.needs_sync_after_ts,)
+                ]
+                broker = self._actor(self.brokers[account])
+                try:
+                    answers = await broker.step_many.remote(requests)
+                except ray.exceptions.RayActorError:
+                    failed.add(account)  # the broker died: resend (idempotent), then reconcile its lost answer
+                    answers = await call_with_retry(functools.partial(broker.step_many.remote, requests), "broker step")
+                for k, result in zip(picked, answers, strict=True):
+                    results[k] = result
+            done = [result for result in results if result is not None]
             booked: list[Message] = []
-            for route, result in zip(group, results, strict=True):
+            for route, result in zip(group, done, strict=True):
                 booked += [*result.events, *oms.apply(result.events, after_ts=route.step.needs_sync_after_ts)]
-            if failed:
-                report = await call_with_retry(lambda: broker.reconcile.remote(0), "broker reconcile")
-                await self._reconciled(oms.reconcile(report))
+            for account in failed:
+                broker = self._actor(self.brokers[account])
+                report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
+                await self._reconciled(oms.reconcile(report, account_id=account))
             await self._persist(booked)
             self.groups += 1
             self.routed += len(group)
             return [
                 (r.to_strategy, [*self.outbox.pop(route.strategy_id, []), *result.events], result.horizon_ts)
-                for route, r, result in zip(group, routed, results, strict=True)
+                for route, r, result in zip(group, routed, done, strict=True)
             ]
 
     async def history(self, strategy_id: StrategyId) -> tuple[list[tuple[int, Message]], int]:
@@ -364,8 +390,11 @@ class OrderManagerActor:
         Journaled before the broker sees it, like a strategy's. Returns {"order": ..., "created": bool}."""
         await self._ready()
         async with self.lock:
-            broker = self._actor(self.broker_name)
             known = self.oms.orders.get(order.client_order_id)
+            order.broker = (known or order).broker or next(iter(self.brokers))
+            if order.broker not in self.brokers:
+                raise ValueError(f"unknown broker {order.broker!r}; this runtime has {sorted(self.brokers)}")
+            broker = self._actor(self.brokers[order.broker])
             if known is not None:
                 if known.status.value == "submitted":
                     events = await call_with_retry(lambda: broker.submit_manual.remote(known), "broker submit")
@@ -392,7 +421,7 @@ class OrderManagerActor:
                 return {"order": order.to_dict(), "refused": f"order belongs to strategy {order.strategy_id!r}"}
             if not order.is_open:
                 return {"order": order.to_dict(), "refused": f"order is already {order.status.value}"}
-            broker = self._actor(self.broker_name)
+            broker = self._actor(self.brokers.get(order.broker, self.broker_name))
             events = await call_with_retry(lambda: broker.cancel_manual.remote(client_order_id), "broker cancel")
             await self._persist([*events, *self.oms.apply(events)])
             return {"order": order.to_dict(), "refused": None}

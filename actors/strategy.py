@@ -32,6 +32,7 @@ class StrategyActor:
         market_data: str,
         history_cap: int = 100_000,
         live_from_ts: int | None = None,
+        broker: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.strategy = strategy
@@ -41,6 +42,7 @@ class StrategyActor:
         self.order_manager = order_manager
         self.market_data = market_data
         self.history_cap = history_cap
+        self.broker = broker  # the broker account its orders go to (None: the runtime's first)
         self.live_from_ts = live_from_ts  # added while running: bars up to here only warm the strategy up
         self.host: StrategyHost | None = None
         self.lock = asyncio.Lock()
@@ -88,7 +90,8 @@ class StrategyActor:
                 return stepped
             before = host.horizon_ts
             answers, events, horizon = await call_with_retry(
-                functools.partial(oms.route.remote, host.strategy_id, host.instrument_id, step), "order manager route"
+                functools.partial(oms.route.remote, host.strategy_id, host.instrument_id, step, self.broker),
+                "order manager route",
             )
             host.apply_events(answers)
             host.apply_events(events, horizon)

@@ -184,3 +184,63 @@ def test_a_strategy_added_while_running_trades_only_from_the_next_bar(ray_sessio
         assert ray.get(actor(MARKET_DATA, runtime).status.remote())["resends"] == 0
     finally:
         stop(orchestrator)
+
+
+DAY = ROOT / "data" / "backtrader" / "2006-day-001.txt"
+
+
+def fast_slow(fast: int, slow: int) -> dict[str, Any]:
+    return {"fast": fast, "slow": slow}
+
+
+def test_several_strategies_on_several_instruments_and_brokers_each_equal_their_own_backtest(
+    ray_session: None,
+) -> None:
+    from strategies import BUILTIN
+    from trading.backtest.runner import run_backtest
+
+    min5, day = {"data": str(MIN5), "symbol": "MIN5"}, {"data": str(DAY), "symbol": "DAY"}
+    specs = {
+        "min5-sma": (BacktestSpec(**min5, strategy="sma_cross", params=fast_slow(5, 20)), "paper"),
+        "day-ema": (BacktestSpec(**day, strategy="ema_cross", params=fast_slow(5, 12)), "paper2"),
+        "day-sma": (BacktestSpec(**day, strategy="sma_cross", params=fast_slow(1, 15)), "paper"),
+    }
+    series = {sid: load_bars(Path(spec.data)) for sid, (spec, _) in specs.items()}
+    instruments = {str(build_instrument(spec, series[sid]).id): build_instrument(spec, series[sid])
+                   for sid, (spec, _) in specs.items()}
+    first, *others = instruments.values()
+    runtime = RuntimeSpec(
+        instrument=first,
+        more_instruments=tuple(others),
+        strategies=[StrategySpec(spec.strategy, spec.params, sid, f"{spec.symbol}.SIM", broker)
+                    for sid, (spec, broker) in specs.items()],
+        starting_cash=Decimal(10_000),  # the backtests' default cash
+        sim=specs["day-ema"][0].sim_config(),  # one venue model for every broker: the specs share theirs
+        more_brokers=("paper2",),
+        namespace=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    orchestrator = OrchestratorActor.options(namespace=runtime.namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
+    try:
+        ray.get(orchestrator.start.remote())
+        with pytest.raises(RayTaskError) as unknown:
+            ray.get(orchestrator.replay.remote({"NOPE.SIM": []}))
+        assert isinstance(unknown.value.cause, ConfigError)
+        ray.get(orchestrator.replay.remote({"MIN5.SIM": series["min5-sma"], "DAY.SIM": series["day-ema"]}, 40))
+        for sid, (spec, broker_id) in specs.items():
+            expected = run_backtest(spec, BUILTIN[spec.strategy], series[sid])
+            broker = actor(broker_name(broker_id), runtime)
+            fills = [f for f in ray.get(broker.fills.remote()) if f.strategy_id == sid]
+            assert expected.fills, sid
+            assert [(f.ts, f.side, f.quantity, f.price, f.client_order_id.rpartition("-")[2]) for f in fills] == [
+                (f.ts, f.side, f.quantity, f.price, f.client_order_id.rpartition("-")[2]) for f in expected.fills
+            ], sid
+        snapshot = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())
+        for broker_id in ("paper", "paper2"):
+            reports = ray.get(actor(broker_name(broker_id), runtime).positions.remote())
+            held = {str(p.instrument_id): p.quantity for p in reports}
+            rows = [p for p in snapshot["positions"] if p["account_id"] == broker_id]
+            ours = {p["instrument_id"]: Decimal(p["quantity"]) for p in rows}
+            assert ours == {i: q for i, q in held.items() if q != 0}, broker_id
+        assert {p["instrument_id"] for p in snapshot["positions"] if p["account_id"] == "paper2"} <= {"DAY.SIM"}
+    finally:
+        stop(orchestrator)

@@ -5,7 +5,7 @@ The actors in `actors/` host these objects one each; `LiveLoop` wires them in on
 
 from trading.live.journal import BufferedJournal, InMemoryJournal, Journal, JournalRecord
 from trading.live.loop import LiveLoop, RoutedCommands, route_commands
-from trading.live.market_data import MarketDataFeed, ReplaySource, parse_speed
+from trading.live.market_data import MarketDataFeed, MergedReplay, ReplaySource, parse_speed
 from trading.live.oms import OrderManager, PnL, PortfolioSnapshot
 from trading.live.strategy_host import HostState, HostStep, StrategyHost
 from trading.messages import ReconciliationMismatch
@@ -19,6 +19,7 @@ __all__ = [
     "JournalRecord",
     "LiveLoop",
     "MarketDataFeed",
+    "MergedReplay",
     "OrderManager",
     "PnL",
     "PortfolioSnapshot",

@@ -9,9 +9,10 @@ bar of its instrument; a rejected bar becomes a `MarketDataRejected` event and i
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from trading.data.bars import Bar, BarSeries
@@ -124,3 +125,27 @@ class ReplaySource:
                 wait = gap / NS_PER_SECOND / self._factor
             previous_ts = batch[-1].ts
             yield batch, wait
+
+
+@dataclass
+class MergedReplay:
+    """Plays several instruments' bars as one market: each cut into batches of `batch_size`, the batches
+    interleaved in time order (by their last bar), waiting between them per `speed`."""
+
+    bars: Mapping[InstrumentId, BarSeries | Sequence[Bar]]
+    batch_size: int = 100
+    speed: str | float | None = "max"
+
+    def __post_init__(self) -> None:
+        self._sources = [ReplaySource(iid, bars, self.batch_size, "max") for iid, bars in self.bars.items()]
+        self._factor = parse_speed(self.speed)
+
+    async def abatches(self) -> AsyncIterator[tuple[InstrumentId, list[Bar]]]:
+        merged = heapq.merge(*(iter(source) for source in self._sources), key=lambda item: item[1][-1].ts)
+        previous_ts: int | None = None
+        for instrument_id, batch in merged:
+            if self._factor is not None and previous_ts is not None:
+                gap = max(0, batch[-1].ts - previous_ts)
+                await asyncio.sleep(gap / NS_PER_SECOND / self._factor)
+            previous_ts = batch[-1].ts
+            yield instrument_id, batch

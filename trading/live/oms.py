@@ -262,8 +262,11 @@ class OrderManager:
             self._replaying = False
         return applied
 
-    def reconcile(self, report: ReconciliationReport, *, in_flight_ok: bool = False) -> list[Message]:
-        """Make the venue the truth; returns the correcting events (each also journaled).
+    def reconcile(
+        self, report: ReconciliationReport, *, in_flight_ok: bool = False, account_id: str | None = None
+    ) -> list[Message]:
+        """Make the venue the truth; returns the correcting events (each also journaled). `report` is the venue
+        of `account_id` (default: this manager's account); only that account's orders and positions are checked.
 
         `in_flight_ok`: an order recorded as submitted that the venue never acknowledged and does not have
         is left open instead of closed: its submission may still be in flight (a restarted order manager's
@@ -279,8 +282,11 @@ class OrderManager:
             out.append(event)
             out.append(self._mismatch("missing_fill", fill.to_dict(), ts, f"fill:{fill.trade_id}"))
         venue_open = {r.client_order_id: r for r in report.open_orders}
-        for order in list(self.orders.values()):
-            if order.is_open and order.client_order_id not in venue_open:
+        account = account_id or self.account_id
+        for order in list(self._open.values()):
+            if (order.broker or self.account_id) != account:
+                continue
+            if order.client_order_id not in venue_open:
                 if in_flight_ok and order.status is OrderStatus.SUBMITTED:
                     continue
                 reason = "RECONCILED: the venue does not have this order open"
@@ -297,20 +303,21 @@ class OrderManager:
                 detail = {"client_order_id": cid, "status": venue_report.status.value}
                 out.append(self._mismatch("unknown_venue_order", detail, ts, cid))
         venue_positions = {p.instrument_id: p for p in report.positions}
-        ours = {i for (a, i), p in self.account_positions.items() if a == self.account_id and p.quantity != 0}
+        ours = {i for (a, i), p in self.account_positions.items() if a == account and p.quantity != 0}
         for instrument_id in sorted(set(venue_positions) | ours, key=str):
             venue = venue_positions.get(instrument_id)
             quantity = venue.quantity if venue is not None else ZERO
             avg = venue.avg_price if venue is not None else ZERO
-            if self.account_position(instrument_id) != quantity:
+            held = self.account_position(instrument_id, account)
+            if held != quantity:
                 detail = {
-                    "account_id": self.account_id,
+                    "account_id": account,
                     "instrument_id": str(instrument_id),
-                    "ours": str(self.account_position(instrument_id)),
+                    "ours": str(held),
                     "quantity": str(quantity),
                     "avg_price": str(avg),
                 }
-                out.append(self._mismatch("position", detail, ts, f"{instrument_id}:{quantity}"))
+                out.append(self._mismatch("position", detail, ts, f"{account}:{instrument_id}:{quantity}"))
                 self._correct_position_from(detail)
         return out
 
