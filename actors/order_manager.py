@@ -151,6 +151,10 @@ class OrderManagerActor:
         """This run's net P&L over every broker account."""
         return sum((self.oms.account_pnl(account).net for account in self.brokers), Decimal(0))
 
+    async def risk_gate(self) -> RiskGate | None:
+        """The gate in force (None before the start path ran): a risk actor restarted without Redis resumes it."""
+        return self.risk.gate() if self.started else None
+
     async def follow_risk(self, gate: RiskGate) -> None:
         """The risk actor's new limits or state, in force for the next order."""
         self.risk.follow(gate)

@@ -60,6 +60,13 @@ class RiskActor:
             if on != self.engine.kill_switch:
                 self._record(self.engine.set_kill_switch(on, reason or "kill switch set in Redis", 0))
             self._watcher = asyncio.create_task(self._follow_kill_switch())
+        elif self.order_manager is not None:
+            # No Redis: after a restart the order manager still holds the gate in force; take it back from there.
+            with contextlib.suppress(RayActorError, ValueError, asyncio.TimeoutError):
+                oms = ray.get_actor(self.order_manager, namespace=self.namespace)
+                gate = await asyncio.wait_for(oms.risk_gate.remote(), timeout=5.0)
+                if gate is not None:
+                    self.engine.follow(gate)
         self.loaded = True
 
     async def _follow_kill_switch(self) -> None:

@@ -83,6 +83,16 @@ def test_limits_changed_at_run_time_deny_the_next_orders_with_a_reason_code(ray_
         assert all(o["reason"].startswith("QUANTITY_EXCEEDS_MAX: ") for o in after)
         broker_orders = ray.get(actor(broker_name("paper"), runtime).submissions.remote())
         assert len(broker_orders) == len(before)  # nothing denied reached the broker
+
+        ray.kill(actor(RISK, runtime), no_restart=False)  # in memory only: the restart takes the gate back
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                limits = ray.get(actor(RISK, runtime).limits.remote(), timeout=5)
+                break
+            except ray.exceptions.RayActorError:
+                time.sleep(0.2)
+        assert limits["max_order_quantity"] == Decimal("0.5")
     finally:
         stop(orchestrator)
 
