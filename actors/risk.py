@@ -64,7 +64,7 @@ class RiskActor:
             # No Redis: after a restart the order manager still holds the gate in force; take it back from there.
             with contextlib.suppress(RayActorError, ValueError, asyncio.TimeoutError):
                 oms = ray.get_actor(self.order_manager, namespace=self.namespace)
-                gate = await asyncio.wait_for(oms.risk_gate.remote(), timeout=5.0)
+                gate: RiskGate | None = await asyncio.wait_for(oms.risk_gate.remote(), timeout=5.0)
                 if gate is not None:
                     self.engine.follow(gate)
         self.loaded = True
