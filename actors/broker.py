@@ -169,6 +169,14 @@ class BrokerActor:
             await self._flush()
             return events
 
+    async def submit_many(self, orders: list[Any]) -> list[Message]:
+        """Several orders in one call (the order manager groups a person's orders); their events, in order."""
+        async with self.lock:
+            await self._ready()
+            events = [event for order in orders for event in self.recorder.submit(order)]
+            await self._flush()
+            return events
+
     async def cancel_manual(self, client_order_id: str) -> list[Message]:
         async with self.lock:
             await self._ready()

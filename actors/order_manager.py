@@ -26,6 +26,7 @@ from typing import Any
 
 import ray
 
+from actors.batching import GroupCommit
 from actors.storage import ActorStorage, call_with_retry
 from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
@@ -48,7 +49,6 @@ class _Route:
     strategy_id: StrategyId
     instrument_id: InstrumentId
     step: HostStep
-    answer: asyncio.Future[Answer]
     broker: str
 
 
@@ -85,10 +85,8 @@ class OrderManagerActor:
         self.starts = 0
         self.rebuilt_from = 0
         self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
-        self.queue: list[_Route] = []
-        self.router: asyncio.Task[None] | None = None
-        self.groups = 0
-        self.routed = 0
+        self.routes = GroupCommit(self._route_group)
+        self.manual = GroupCommit(self._submit_group)
         self._handles: dict[str, Any] = {}
 
     def _fresh(self) -> OrderManager:
@@ -233,24 +231,7 @@ class OrderManagerActor:
         for command in step.commands:
             if isinstance(command, SubmitOrder) and not command.order.broker:
                 command.order.broker = account  # positions are kept per broker account
-        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self.queue.append(_Route(strategy_id, instrument_id, step, answer, account))
-        if self.router is None or self.router.done():
-            self.router = asyncio.create_task(self._route_queued())
-        return await answer
-
-    async def _route_queued(self) -> None:
-        """Route what is queued, one group at a time; steps queued meanwhile form the next group."""
-        while self.queue:
-            group, self.queue = self.queue, []
-            try:
-                answers = await self._route_group(group)
-            except Exception as error:  # every waiting strategy hears it (it resends its step)
-                for route in group:
-                    route.answer.set_exception(error)
-                continue
-            for route, answer in zip(group, answers, strict=True):
-                route.answer.set_result(answer)
+        return await self.routes.submit(_Route(strategy_id, instrument_id, step, account))
 
     async def _route_group(self, group: list[_Route]) -> list[Answer]:
         async with self.lock:
@@ -287,8 +268,6 @@ class OrderManagerActor:
                 report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
                 await self._reconciled(oms.reconcile(report, account_id=account))
             await self._persist(booked)
-            self.groups += 1
-            self.routed += len(group)
             return [
                 (r.to_strategy, [*self.outbox.pop(route.strategy_id, []), *result.events], result.horizon_ts)
                 for route, r, result in zip(group, routed, done, strict=True)
@@ -304,7 +283,8 @@ class OrderManagerActor:
             **self.oms.snapshot(),
             "starts": self.starts,
             "rebuilt_from": self.rebuilt_from,
-            "routing": {"groups": self.groups, "steps": self.routed},
+            "routing": {"groups": self.routes.groups, "steps": self.routes.requests},
+            "manual": {"groups": self.manual.groups, "orders": self.manual.requests},
             "risk": self.risk.gate().to_dict(),  # what the next order is checked against
         }
 
@@ -391,27 +371,41 @@ class OrderManagerActor:
     async def submit_manual(self, order: Any) -> dict[str, Any]:
         """A person's order, idempotent by client order id: a known id returns the known order (and an order
         recorded as submitted whose broker answer was lost is sent again: the broker dedupes by the id).
-        Journaled before the broker sees it, like a strategy's. Returns {"order": ..., "created": bool}."""
+        Journaled before the broker sees it, like a strategy's; orders arriving together go to their broker in
+        one call. Returns {"order": ..., "created": bool}."""
         await self._ready()
+        known = self.oms.orders.get(order.client_order_id)
+        order.broker = (known or order).broker or next(iter(self.brokers))
+        if order.broker not in self.brokers:
+            raise ValueError(f"unknown broker {order.broker!r}; this runtime has {sorted(self.brokers)}")
+        created = await self.manual.submit(order)
+        return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": created}
+
+    async def _submit_group(self, orders: list[Any]) -> list[bool]:
         async with self.lock:
-            known = self.oms.orders.get(order.client_order_id)
-            order.broker = (known or order).broker or next(iter(self.brokers))
-            if order.broker not in self.brokers:
-                raise ValueError(f"unknown broker {order.broker!r}; this runtime has {sorted(self.brokers)}")
-            broker = self._actor(self.brokers[order.broker])
-            if known is not None:
-                if known.status.value == "submitted":
-                    events = await call_with_retry(lambda: broker.submit_manual.remote(known), "broker submit")
-                    await self._persist([*events, *self.oms.apply(events)])
-                return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": False}
-            reason = self.risk.check(order, self.oms, order.ts_init)
-            if reason is not None:
-                await self._persist([self.oms.deny(order, reason, order.ts_init)])
-            else:
-                await self._persist([self.oms.submit(order, order.ts_init)])  # write-ahead
-                events = await call_with_retry(lambda: broker.submit_manual.remote(order), "broker submit")
-                await self._persist([*events, *self.oms.apply(events)])
-            return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": True}
+            oms = self.oms
+            created: list[bool] = []
+            to_send: dict[str, list[Any]] = {}
+            recorded: list[Message] = []
+            for order in orders:
+                known = oms.orders.get(order.client_order_id)
+                created.append(known is None)
+                if known is not None:
+                    if known.status.value == "submitted":  # the broker's answer was lost: send it again
+                        to_send.setdefault(known.broker or order.broker, []).append(known)
+                    continue
+                reason = self.risk.check(order, oms, order.ts_init)
+                if reason is not None:
+                    recorded.append(oms.deny(order, reason, order.ts_init))
+                else:
+                    recorded.append(oms.submit(order, order.ts_init))
+                    to_send.setdefault(order.broker, []).append(order)
+            await self._persist(recorded)  # write-ahead: durable before any broker sees them
+            for account, batch in to_send.items():
+                broker = self._actor(self.brokers[account])
+                events = await call_with_retry(functools.partial(broker.submit_many.remote, batch), "broker submit")
+                await self._persist([*events, *oms.apply(events)])
+            return created
 
     async def cancel_manual(self, client_order_id: str, owner: str) -> dict[str, Any] | None:
         """Cancel an order `owner` placed through `submit_manual` (a strategy's orders are its own to cancel).

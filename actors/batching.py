@@ -1,0 +1,48 @@
+"""Group commit for async actors: requests that arrive while one group is being handled form the next group.
+
+With one remote call per group instead of one per request, a hop that costs a millisecond serves many callers
+at once (strategies stepping the broker, people submitting orders through the gateway), and a quiet system
+still handles each request as soon as it arrives (a group of one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+
+
+class GroupCommit(Generic[Request, Answer]):
+    """`await submit(request)` returns that request's answer from `handle(group)` (answers in request order).
+    An exception from `handle` reaches every request of its group; the next group is handled anyway."""
+
+    def __init__(self, handle: Callable[[list[Request]], Awaitable[Sequence[Answer]]]) -> None:
+        self._handle = handle
+        self._queue: list[tuple[Request, asyncio.Future[Answer]]] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.groups = 0
+        self.requests = 0
+
+    async def submit(self, request: Request) -> Answer:
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, answer))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run())
+        return await answer
+
+    async def _run(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            self.groups += 1
+            self.requests += len(group)
+            try:
+                answers = await self._handle([request for request, _ in group])
+            except Exception as error:  # every caller of the group hears it (each may resend)
+                for _, future in group:
+                    future.set_exception(error)
+                continue
+            for (_, future), answer in zip(group, answers, strict=True):
+                future.set_result(answer)
