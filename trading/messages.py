@@ -1,4 +1,8 @@
-"""Messages between components: commands are imperative, events are past tense. Both are immutable.
+"""Messages between components: commands are imperative, events are past tense. Both are immutable values.
+
+Immutable by convention, not `frozen=True`: a frozen dataclass sets each field through `object.__setattr__`,
+which makes construction several times slower, and the venue builds events for every order. They still
+hash by value, as frozen ones do.
 
 Every message serializes to a JSON-safe dict with a `kind` field (`to_dict` / `message_from_dict`), which is
 what the journal stores and what the gateway streams.
@@ -15,7 +19,7 @@ from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, V
 from trading.model.orders import Order
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Message:
     kind: ClassVar[str] = "message"
 
@@ -27,14 +31,14 @@ class Message:
 
 
 # ----------------------------------------------------------------------------------------------- commands
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SubmitOrder(Message):
     kind: ClassVar[str] = "SubmitOrder"
     order: Order
     ts: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CancelOrder(Message):
     kind: ClassVar[str] = "CancelOrder"
     client_order_id: ClientOrderId
@@ -42,7 +46,7 @@ class CancelOrder(Message):
     ts: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReplaceOrder(Message):
     kind: ClassVar[str] = "ReplaceOrder"
     client_order_id: ClientOrderId
@@ -54,7 +58,7 @@ class ReplaceOrder(Message):
 
 
 # ------------------------------------------------------------------------------------------------- events
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderEventMessage(Message):
     """Base of order lifecycle events."""
 
@@ -64,18 +68,18 @@ class OrderEventMessage(Message):
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderSubmitted(OrderEventMessage):
     kind: ClassVar[str] = "OrderSubmitted"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderAccepted(OrderEventMessage):
     kind: ClassVar[str] = "OrderAccepted"
     venue_order_id: VenueOrderId | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderDenied(OrderEventMessage):
     """Refused by our own risk engine before reaching a venue; `reason` is a code plus detail."""
 
@@ -83,18 +87,18 @@ class OrderDenied(OrderEventMessage):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderRejected(OrderEventMessage):
     kind: ClassVar[str] = "OrderRejected"
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderTriggered(OrderEventMessage):
     kind: ClassVar[str] = "OrderTriggered"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderUpdated(OrderEventMessage):
     kind: ClassVar[str] = "OrderUpdated"
     quantity: Decimal | None = None
@@ -102,18 +106,18 @@ class OrderUpdated(OrderEventMessage):
     stop_price: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderCanceled(OrderEventMessage):
     kind: ClassVar[str] = "OrderCanceled"
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderExpired(OrderEventMessage):
     kind: ClassVar[str] = "OrderExpired"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderFilled(Message):
     """A fill, with what it did to the venue-side position (when the venue books one: the simulated venue)."""
 
@@ -123,7 +127,7 @@ class OrderFilled(Message):
     realized_pnl: Decimal | None = None  # realized by this fill, before commission
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PositionChanged(Message):
     kind: ClassVar[str] = "PositionChanged"
     account_id: str
@@ -134,7 +138,7 @@ class PositionChanged(Message):
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RiskStateChanged(Message):
     kind: ClassVar[str] = "RiskStateChanged"
     state: str
@@ -143,7 +147,7 @@ class RiskStateChanged(Message):
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class MarketDataRejected(Message):
     """A bar that failed validation and never reached a strategy."""
 
@@ -154,7 +158,7 @@ class MarketDataRejected(Message):
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReconciliationMismatch(Message):
     """The venue disagreed with our books and was taken as the truth. `subject`: missing_fill, order_not_at_venue,
     unknown_venue_order, position."""

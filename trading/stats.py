@@ -66,9 +66,9 @@ _SLOWER_THAN_DAILY_DAYS = 1.5
 _ZERO_STD = 1e-14
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TradeSummary:
-    """One closed round trip, as the engine reports it."""
+    """One closed round trip, as the engine reports it. Immutable by convention (not frozen: one per trade)."""
 
     pnl: float  # net of fees, in account currency
     return_pct: float  # pnl / entry notional * 100

@@ -169,8 +169,9 @@ class Strategy(Generic[C]):
         tags: dict[str, str] | None = None,
     ) -> Order:
         """Build an order for this strategy's instrument (not yet submitted)."""
+        ctx = self.ctx
         return Order(
-            client_order_id=self.ctx.next_order_id(self.strategy_id),
+            client_order_id=ctx.next_order_id(self.strategy_id),
             strategy_id=self.strategy_id,
             instrument_id=self.instrument_id,
             side=side,
@@ -183,7 +184,7 @@ class Strategy(Generic[C]):
             time_in_force=time_in_force,
             reduce_only=reduce_only,
             broker=self.config.broker,
-            ts_init=self.ctx.now_ns(),
+            ts_init=ctx.now_ns(),
             tags=tags or {},
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import pickle
 from decimal import Decimal
 
 import pytest
@@ -314,3 +315,16 @@ def test_message_to_dict_from_dict_round_trips_through_json(message) -> None:
     assert again.to_dict() == message.to_dict()
     if not isinstance(message, SubmitOrder):  # Order compares by identity (it is the one mutable model type)
         assert again == message
+
+
+@pytest.mark.parametrize("message", SAMPLE_MESSAGES, ids=lambda m: m.kind)
+def test_message_pickles_as_ray_sends_it_and_keeps_comparing_by_value(message) -> None:
+    again = pickle.loads(pickle.dumps(message))
+    assert again.to_dict() == message.to_dict()
+    if not isinstance(message, SubmitOrder | MarketDataRejected | ReconciliationMismatch):  # order, dict: no hash
+        assert again == message and hash(again) == hash(message)
+
+
+def test_fill_pickles_and_hashes_by_value() -> None:
+    fill = sample_fill()
+    assert pickle.loads(pickle.dumps(fill)) == fill and hash(pickle.loads(pickle.dumps(fill))) == hash(fill)

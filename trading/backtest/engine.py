@@ -190,11 +190,14 @@ class BacktestEngine:
         started = time.perf_counter()
         series = self.series
         n = len(series)
-        interval = self.config.bar_interval_ns or infer_bar_interval(series.ts)
-        in_session, session_end = session_calendar(self.traded_instrument, series.ts, interval)
-        in_session_list = in_session.tolist()
-        session_end_list = session_end.tolist()
         has_sessions = bool(self.traded_instrument.sessions)
+        in_session_list: list[bool] = []
+        session_end_list: list[bool] = []
+        if has_sessions:  # without sessions every bar is in session and none ends one
+            interval = self.config.bar_interval_ns or infer_bar_interval(series.ts)
+            in_session, session_end = session_calendar(self.traded_instrument, series.ts, interval)
+            in_session_list = in_session.tolist()
+            session_end_list = session_end.tolist()
         margin = self.traded_instrument.accounting is Accounting.MARGIN
         strategy = self.strategy
         strategy.instrument_id = self.traded_instrument.id  # the same object: dict lookups skip __eq__
@@ -205,7 +208,9 @@ class BacktestEngine:
         instrument_id = self.traded_instrument.id
         on_bar = strategy.on_bar
         last_bars = venue.last_bars
-        for bar in series.bars():
+        # The bars of `series.bars()`, built by `map` in C instead of a generator resumed once per bar.
+        columns = (series.ts, series.open, series.high, series.low, series.close, series.volume)
+        for bar in map(Bar, *(column.tolist() for column in columns), range(n)):
             i = bar.index
             self._bar = bar
             if has_sessions:
@@ -220,7 +225,7 @@ class BacktestEngine:
                 self.account.mark_to_market(instrument_id, self.traded_instrument.make_price(bar.close))
             strategy.i = i
             on_bar(bar)
-            if session_end_list[i]:
+            if has_sessions and session_end_list[i]:
                 self._end_session(bar)
         strategy.on_stop()
         elapsed = time.perf_counter() - started

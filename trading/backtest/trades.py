@@ -9,12 +9,16 @@ from typing import Any
 
 from trading.model.fills import Fill
 from trading.model.identifiers import InstrumentId
+from trading.model.orders import OrderSide
 
 ZERO = Decimal(0)
+_BUY = OrderSide.BUY  # read per fill; an Enum class attribute read is slow on Python 3.11 (EnumType.__getattr__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Trade:
+    """One closed round trip. Immutable by convention (not frozen: a backtest builds one per round trip)."""
+
     instrument_id: InstrumentId
     direction: str  # "long" or "short"
     quantity: Decimal  # the largest absolute size held during the trade
@@ -74,28 +78,29 @@ class TradeTracker:
     def on_fill(
         self, fill: Fill, position_after: Decimal, realized_pnl: Decimal, multiplier: Decimal, bar_index: int
     ) -> None:
-        signed = fill.signed_quantity
+        quantity = fill.quantity
+        signed = quantity if fill.side is _BUY else -quantity
         before = position_after - signed
         trade = self._open.get(fill.instrument_id)
         closing = ZERO
-        if trade is not None and before != 0 and (before > 0) != (signed > 0):
-            closing = min(abs(signed), abs(before))
+        if trade is not None and before and (before > 0) != (signed > 0):
+            closing = min(quantity, abs(before))
             trade.exit_quantity += closing
             trade.exit_value += closing * fill.price
             trade.realized += realized_pnl
             trade.commission += fill.commission
-            if position_after == 0 or (position_after > 0) != (before > 0):
+            if not position_after or (position_after > 0) != (before > 0):
                 self._close(fill.instrument_id, trade, fill.ts, bar_index)
-        opening = abs(signed) - closing
+                trade = None
+        opening = quantity - closing
         if opening > 0:
-            trade = self._open.get(fill.instrument_id)
             if trade is None:
                 direction = "long" if position_after > 0 else "short"
                 trade = _OpenTrade(direction, fill.ts, bar_index, multiplier=multiplier)
                 self._open[fill.instrument_id] = trade
             trade.entry_quantity += opening
             trade.entry_value += opening * fill.price
-            if closing == 0:
+            if not closing:
                 trade.commission += fill.commission
             trade.max_quantity = max(trade.max_quantity, abs(position_after))
 

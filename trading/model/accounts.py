@@ -20,9 +20,12 @@ from trading.model.fills import Fill
 from trading.model.identifiers import AccountId, InstrumentId
 from trading.model.instruments import Accounting, Instrument
 from trading.model.money import Money
+from trading.model.orders import OrderSide
 from trading.model.positions import Position, PositionChange
 
 ZERO = Decimal(0)
+_BUY = OrderSide.BUY  # read per fill; an Enum class attribute read is slow on Python 3.11 (EnumType.__getattr__)
+_CASH = Accounting.CASH
 
 
 @dataclass(slots=True)
@@ -67,21 +70,26 @@ class Account:
 
     def apply_fill(self, fill: Fill) -> PositionChange:
         """Book a fill into cash and the position."""
-        instrument = self.instruments[fill.instrument_id]
-        position = self.position(fill.instrument_id)
-        signed = fill.signed_quantity
-        notional = fill.quantity * fill.price * instrument.multiplier
-        if instrument.accounting is Accounting.CASH:
-            self.cash -= notional if signed > 0 else -notional
+        instrument_id = fill.instrument_id
+        instrument = self.instruments[instrument_id]
+        position = self.positions.get(instrument_id)
+        if position is None:
+            position = self.position(instrument_id)
+        price = fill.price
+        commission = fill.commission
+        buy = fill.side is _BUY
+        notional = fill.quantity * price * instrument.multiplier
+        if instrument.accounting is _CASH:
+            self.cash -= notional if buy else -notional
         else:
             # Settle the open position's P&L up to the fill price; afterwards the whole position is at it.
-            settle = self.settle_prices.get(fill.instrument_id, fill.price)
-            self.cash += position.quantity * (fill.price - settle) * instrument.multiplier
-            self.settle_prices[fill.instrument_id] = fill.price
-        self.cash -= fill.commission
-        self.commissions += fill.commission
+            settle = self.settle_prices.get(instrument_id, price)
+            self.cash += position.quantity * (price - settle) * instrument.multiplier
+            self.settle_prices[instrument_id] = price
+        self.cash -= commission
+        self.commissions += commission
         self.traded_notional += notional
-        return position.apply(signed, fill.price, fill.commission, fill.ts)
+        return position.apply(fill.quantity if buy else -fill.quantity, price, commission, fill.ts)
 
     def mark_to_market(self, instrument_id: InstrumentId, price: Decimal) -> Decimal:
         """Settle a MARGIN position's P&L into cash at `price`; returns the variation margin paid in."""

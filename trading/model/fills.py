@@ -10,9 +10,13 @@ from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, T
 from trading.model.orders import OrderSide
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Fill:
-    """An execution. `trade_id` is unique per venue execution, so a replayed report is booked once."""
+    """An execution. `trade_id` is unique per venue execution, so a replayed report is booked once.
+
+    Immutable by convention: `frozen=True` would make each construction several times slower (one
+    `object.__setattr__` per field), and a backtest builds one per execution. It hashes by value all the same.
+    """
 
     trade_id: TradeId
     client_order_id: ClientOrderId

@@ -106,7 +106,7 @@ class Instrument:
         tick = self.tick_size
         quantum = _tick_quantum(tick)
         if quantum is not None:
-            rounded = price.quantize(quantum, rounding=ROUND_HALF_EVEN)
+            rounded = price.quantize(quantum, ROUND_HALF_EVEN)  # positional: `rounding=` is slower, once per fill
         else:
             rounded = (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
         if rounded <= 0:  # after rounding: a positive price below half a tick is no price either

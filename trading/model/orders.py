@@ -143,6 +143,12 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
     (S.EXPIRED, E.FILL): S.FILLED,
 }
 
+# Read for every fill, looked up once: on Python 3.11 reading a member off its Enum class goes through the
+# `EnumType.__getattr__` hook and costs about four times a module global.
+_FILL = OrderTrigger.FILL
+_PARTIAL_FILL = OrderTrigger.PARTIAL_FILL
+_MARKET = OrderType.MARKET
+
 OPEN_STATUSES = frozenset(
     {S.SUBMITTED, S.ACCEPTED, S.TRIGGERED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.PARTIALLY_FILLED}
 )
@@ -152,10 +158,14 @@ CLOSED_STATUSES = frozenset({S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIR
 
 def next_status(status: OrderStatus, event: OrderTrigger) -> OrderStatus:
     """The state after `event`, or `InvalidTransition` if the table has no such row."""
-    try:
-        return TRANSITIONS[(status, event)]
-    except KeyError:
-        raise InvalidTransition(f"order event {event.value!r} is illegal in state {status.value!r}") from None
+    new = TRANSITIONS.get((status, event))
+    if new is None:
+        raise _illegal(status, event)
+    return new
+
+
+def _illegal(status: OrderStatus, event: OrderTrigger) -> InvalidTransition:
+    return InvalidTransition(f"order event {event.value!r} is illegal in state {status.value!r}")
 
 
 @dataclass(slots=True, eq=False)
@@ -192,6 +202,10 @@ class Order:
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
             raise InvalidValue(f"order {self.client_order_id}: quantity must be positive, got {self.quantity}")
+        if self.order_type is not _MARKET:
+            self._check_prices()
+
+    def _check_prices(self) -> None:
         needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_limit and (self.limit_price is None or self.limit_price <= 0):
@@ -224,7 +238,19 @@ class Order:
     def apply(self, event: OrderTrigger, ts: int = 0, reason: str = "") -> OrderStatus:
         """Move to the next state; raises `InvalidTransition` if `event` is illegal now."""
         current = self.status
-        new = next_status(current, event)
+        new = TRANSITIONS.get((current, event))  # `next_status` inlined: every order makes several steps
+        if new is None:
+            raise _illegal(current, event)
+        if new in _PENDING or current in _PENDING:
+            new = self._pending_step(current, new)
+        self.status = new
+        self.ts_last = ts
+        if reason:
+            self.reason = reason
+        return new
+
+    def _pending_step(self, current: OrderStatus, new: OrderStatus) -> OrderStatus:
+        """Remember what a pending cancel/update interrupted, and go back to it when the venue refuses."""
         if new in _PENDING and current not in _PENDING:
             self.status_before_pending = current
         elif current in _PENDING and new is OrderStatus.ACCEPTED:
@@ -234,28 +260,25 @@ class Order:
             elif self.status_before_pending is OrderStatus.TRIGGERED:
                 new = OrderStatus.TRIGGERED
             self.status_before_pending = None
-        self.status = new
-        self.ts_last = ts
-        if reason:
-            self.reason = reason
-        return self.status
+        return new
 
     def record_fill(self, quantity: Decimal, price: Decimal, ts: int) -> OrderStatus:
         """Book a fill on the order: updates filled quantity, average price and status."""
         if quantity <= 0:
             raise InvalidValue(f"order {self.client_order_id}: fill quantity must be positive, got {quantity}")
-        if quantity > self.leaves_quantity:
+        filled = self.filled_quantity
+        if quantity > self.quantity - filled:
             raise InvalidTransition(
                 f"order {self.client_order_id}: fill of {quantity} exceeds leaves {self.leaves_quantity}"
             )
-        total = self.filled_quantity + quantity
-        if self.filled_quantity == 0:
+        total = filled + quantity
+        if not filled:
             self.avg_fill_price = price  # the common single fill: no division
         else:
-            previous_value = (self.avg_fill_price or ZERO) * self.filled_quantity
+            previous_value = (self.avg_fill_price or ZERO) * filled
             self.avg_fill_price = (previous_value + price * quantity) / total
         self.filled_quantity = total
-        event = OrderTrigger.FILL if total == self.quantity else OrderTrigger.PARTIAL_FILL
+        event = _FILL if total == self.quantity else _PARTIAL_FILL
         return self.apply(event, ts)
 
     def to_dict(self) -> dict[str, Any]:

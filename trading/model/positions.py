@@ -19,9 +19,9 @@ ZERO = Decimal(0)
 COST_QUANTUM_EXPONENT = -12  # cost removed by a partial close: 1e-12 of a price unit, or the basis's own digits
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PositionChange:
-    """What one fill did to a position."""
+    """What one fill did to a position. Immutable by convention (not frozen: it is built for every fill)."""
 
     realized_pnl: Decimal  # money, before commission
     opened: bool  # went from flat to open
@@ -61,33 +61,38 @@ class Position:
 
     def apply(self, signed_quantity: Decimal, price: Decimal, commission: Decimal, ts: int) -> PositionChange:
         """Book one fill (signed quantity: positive buys) and say what it did."""
-        was_flat = self.quantity == 0
-        realized = ZERO
-        remaining = signed_quantity
-        flipped = False
-        if self.quantity != 0 and (self.quantity > 0) != (signed_quantity > 0):
-            closing = min(abs(signed_quantity), abs(self.quantity))
-            direction = 1 if self.quantity > 0 else -1
-            cost_removed = (
-                self.cost_basis
-                if closing == abs(self.quantity)
-                else _finite(self.cost_basis * closing / abs(self.quantity), self.cost_basis)
-            )
-            realized = (direction * closing * price - cost_removed) * self.multiplier
-            self.cost_basis -= cost_removed
-            self.quantity -= direction * closing
-            remaining = signed_quantity + direction * closing
-            flipped = remaining != 0
-        if remaining != 0:
-            if self.quantity == 0:
-                self.ts_opened = ts
-            self.cost_basis += remaining * price
-            self.quantity += remaining
-        self.realized_pnl += realized
+        quantity = self.quantity
         self.commissions += commission
         self.ts_last = ts
-        closed = not was_flat and (self.quantity == 0 or flipped)
-        return PositionChange(realized, was_flat or flipped, closed, flipped, self.quantity)
+        if quantity and (quantity > 0) != (signed_quantity > 0):
+            return self._reduce(quantity, signed_quantity, price, ts)
+        # Opening or adding: nothing is realized.
+        if not quantity:
+            self.ts_opened = ts
+        self.cost_basis += signed_quantity * price
+        self.quantity = quantity + signed_quantity
+        return PositionChange(ZERO, not quantity, False, False, self.quantity)
+
+    def _reduce(self, quantity: Decimal, signed_quantity: Decimal, price: Decimal, ts: int) -> PositionChange:
+        """A fill against the position: realize P&L on the part it closes, then open the rest the other way."""
+        size = abs(quantity)
+        closing = min(abs(signed_quantity), size)
+        direction = 1 if quantity > 0 else -1
+        cost_removed = (
+            self.cost_basis if closing == size else _finite(self.cost_basis * closing / size, self.cost_basis)
+        )
+        realized = (direction * closing * price - cost_removed) * self.multiplier
+        self.cost_basis -= cost_removed
+        quantity -= direction * closing
+        remaining = signed_quantity + direction * closing
+        flipped = remaining != 0
+        if flipped:  # closed through flat: the rest opens a position the other way
+            self.ts_opened = ts
+            self.cost_basis += remaining * price
+            quantity += remaining
+        self.quantity = quantity
+        self.realized_pnl += realized
+        return PositionChange(realized, flipped, flipped or not quantity, flipped, quantity)
 
     def to_dict(self) -> dict[str, Any]:
         return {

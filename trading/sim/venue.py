@@ -36,6 +36,7 @@ from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, TradeId, VenueOrderId
 from trading.model.instruments import Accounting, Instrument
 from trading.model.orders import (
+    OPEN_STATUSES,
     ContingencyType,
     Order,
     OrderSide,
@@ -50,6 +51,21 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 NS_PER_DAY = 86_400_000_000_000
+
+# Enum members read for every order, looked up once: on Python 3.11 reading a member off its Enum class goes
+# through the `EnumType.__getattr__` hook and costs about four times a module global.
+_BUY = OrderSide.BUY
+_SELL = OrderSide.SELL
+_MARKET = OrderType.MARKET
+_TRAILING_STOP = OrderType.TRAILING_STOP
+_DAY = TimeInForce.DAY
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+_OCO = ContingencyType.OCO
+_FILLED = OrderStatus.FILLED
+_SUBMIT = OrderTrigger.SUBMIT
+_ACCEPT = OrderTrigger.ACCEPT
+_AT_CLOSE = FillTiming.CLOSE
 
 
 @dataclass(slots=True)
@@ -157,7 +173,7 @@ class SimulatedVenue:
             return []
         self.orders[order.client_order_id] = order
         now = bar.ts if bar is not None else order.ts_init
-        order.apply(OrderTrigger.SUBMIT, now)
+        order.apply(_SUBMIT, now)
         problem = self._validate(order)
         if problem:
             order.apply(OrderTrigger.REJECT, now, problem)
@@ -215,7 +231,7 @@ class SimulatedVenue:
                 )
             ]
         instrument = self.account.instruments[order.instrument_id]
-        problem = _off_grid(instrument, quantity, {"limit_price": limit_price, "stop_price": stop_price})
+        problem = _off_grid(instrument, quantity, limit_price, stop_price)
         if problem:
             return [OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, ts, problem)]
         if quantity is not None:
@@ -243,8 +259,9 @@ class SimulatedVenue:
         if not self._working or not in_session:
             return []
         instrument = self.account.instruments[instrument_id]
-        dbar = self._decimal_bar(instrument, bar)
-        self._start_volume(instrument, bar)
+        dbar = _DecimalBar(instrument, bar)
+        if self.config.volume_cap is not None:
+            self._start_volume(instrument, bar)
         events: list[Message] = []
         for working in list(self._working.values()):
             order = working.order
@@ -252,7 +269,7 @@ class SimulatedVenue:
                 continue
             if order.client_order_id not in self._working:
                 continue  # canceled by an OCO sibling earlier in this loop
-            if order.time_in_force is TimeInForce.DAY and not instrument.sessions:
+            if order.time_in_force is _DAY and not instrument.sessions:
                 # Without a session calendar a DAY order lives through the UTC day of the first bar it could
                 # fill on: on daily bars, the next day's bar (an order placed at a close is for the next day).
                 today = bar.ts // NS_PER_DAY
@@ -295,13 +312,11 @@ class SimulatedVenue:
             return f"UNKNOWN_INSTRUMENT: {order.instrument_id}"
         if order.parent_id is not None and order.parent_id not in self.orders:
             return f"PARENT_UNKNOWN: parent order {order.parent_id} never reached the venue"
-        problem = _off_grid(
-            instrument, order.quantity, {"limit_price": order.limit_price, "stop_price": order.stop_price}
-        )
+        problem = _off_grid(instrument, order.quantity, order.limit_price, order.stop_price)
         if problem:
             return problem
         if (
-            order.side is OrderSide.SELL
+            order.side is _SELL
             and not instrument.shortable
             and order.quantity > self.account.quantity(order.instrument_id)
         ):
@@ -309,19 +324,19 @@ class SimulatedVenue:
         return ""
 
     def _accept(self, order: Order, bar: Bar | None, in_session: bool, now: int) -> list[Message]:
-        order.apply(OrderTrigger.ACCEPT, now)
+        order.apply(_ACCEPT, now)
         order.venue_order_id = VenueOrderId(f"{self.config.venue}-{order.client_order_id}")
         events: list[Message] = [
             OrderAccepted(order.client_order_id, order.strategy_id, order.instrument_id, now, order.venue_order_id)
         ]
         working = _Working(order, accepted_ts=now)
         self._working[order.client_order_id] = working
-        if order.order_type is OrderType.TRAILING_STOP:
+        if order.order_type is _TRAILING_STOP:
             reference = self.last_price(order.instrument_id)
             if reference is not None:
                 working.watermark = reference
                 working.trail_stop = self._trail_level(order, reference)
-        if bar is not None and in_session and self.config.fill_timing is FillTiming.CLOSE:
+        if bar is not None and in_session and self.config.fill_timing is _AT_CLOSE:
             events += self._match_at_close(working, bar)
         return events
 
@@ -353,17 +368,18 @@ class SimulatedVenue:
                         price = close
         if price is None:
             return events + self._unfilled(working, bar.ts)
-        self._start_volume(instrument, bar)
+        if self.config.volume_cap is not None:
+            self._start_volume(instrument, bar)
         return events + self._fill_with_tif(working, instrument, price, bar.ts, taker=True)
 
     def _match(self, working: _Working, instrument: Instrument, bar: Bar, dbar: _DecimalBar) -> list[Message]:
         order = working.order
-        buy = order.side is OrderSide.BUY
+        buy = order.side is _BUY
         price: Decimal | None = None
         taker = True
         events: list[Message] = []
         kind = order.order_type
-        if kind is OrderType.MARKET:
+        if kind is _MARKET:
             price = self.config.slippage.adjust(instrument, order.side, dbar.open)
         elif kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and working.triggered):
             price = self._limit_price(order, dbar)
@@ -407,16 +423,16 @@ class SimulatedVenue:
         self, working: _Working, instrument: Instrument, price: Decimal, ts: int, taker: bool
     ) -> list[Message]:
         order = working.order
+        leaves = order.quantity - order.filled_quantity
         available = self._volume_left.get(order.instrument_id)
-        quantity = order.leaves_quantity if available is None else min(order.leaves_quantity, available)
-        if order.time_in_force is TimeInForce.FOK and quantity < order.leaves_quantity:
+        quantity = leaves if available is None else min(leaves, available)
+        time_in_force = order.time_in_force
+        if time_in_force is _FOK and quantity < leaves:
             del self._working[order.client_order_id]
             reason = "FOK_NOT_FILLED: not enough volume for the whole order"
             return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
-        events: list[Message] = []
-        if quantity > 0:
-            events += self._execute(working, instrument, quantity, price, ts, taker)
-        if order.time_in_force is TimeInForce.IOC and order.is_open and order.client_order_id in self._working:
+        events = self._execute(working, instrument, quantity, price, ts, taker) if quantity > 0 else []
+        if time_in_force is _IOC and order.is_open and order.client_order_id in self._working:
             del self._working[order.client_order_id]
             events.append(self._cancel_event(order, ts, "IOC_REMAINDER_CANCELED"))
             events += self._release_children(order, ts)
@@ -432,20 +448,22 @@ class SimulatedVenue:
         taker: bool,
     ) -> list[Message]:
         order = working.order
+        config = self.config
+        held = self.account.quantity(order.instrument_id)
+        increases = not held or (held > 0) == (order.side is _BUY)
         if order.reduce_only:
-            held = self.account.quantity(order.instrument_id)
-            if held == 0 or (held > 0) == (order.side is OrderSide.BUY):
+            if increases:
                 self._working.pop(order.client_order_id, None)
                 reason = f"REDUCE_ONLY: the {order.side.value} would open or grow a position of {held}"
                 return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
             quantity = min(quantity, abs(held))  # never through zero
-        commission = self.config.fees.commission(instrument, quantity, price)
-        if self.config.check_funds and not self._affordable(order, instrument, quantity, price, commission):
+        commission = config.fees.commission(instrument, quantity, price)
+        if increases and config.check_funds and not self._can_pay(order, instrument, quantity, price, commission):
             self._working.pop(order.client_order_id, None)
             return [self._cancel_event(order, ts, "INSUFFICIENT_FUNDS"), *self._release_children(order, ts)]
         self._trade_seq += 1
         fill = Fill(
-            trade_id=TradeId(f"{self.config.venue}-T{self._trade_seq}"),
+            trade_id=TradeId(f"{config.venue}-T{self._trade_seq}"),
             client_order_id=order.client_order_id,
             strategy_id=order.strategy_id,
             instrument_id=order.instrument_id,
@@ -461,25 +479,22 @@ class SimulatedVenue:
         left = self._volume_left.get(order.instrument_id)
         if left is not None:
             self._volume_left[order.instrument_id] = left - quantity
-        order.record_fill(quantity, price, ts)
+        status = order.record_fill(quantity, price, ts)
         change = self.account.apply_fill(fill)
         events: list[Message] = [OrderFilled(fill, change.quantity, change.realized_pnl)]
-        if not order.is_open:
+        if status not in OPEN_STATUSES:
             self._working.pop(order.client_order_id, None)
-        if order.contingency is ContingencyType.OCO:
+        if order.contingency is _OCO:
             for linked in order.linked_ids:
                 events += self.cancel(linked, ts, reason=f"OCO: {order.client_order_id} filled")
-        if order.status is OrderStatus.FILLED:
+        if status is _FILLED and self._held:
             events += self._release_children(order, ts)
         return events
 
-    def _affordable(
+    def _can_pay(
         self, order: Order, instrument: Instrument, quantity: Decimal, price: Decimal, commission: Decimal
     ) -> bool:
-        held = self.account.quantity(order.instrument_id)
-        increases = held == 0 or (held > 0) == (order.side is OrderSide.BUY)
-        if not increases:
-            return True
+        """Funds for a fill that opens or grows a position (one that reduces it always goes through)."""
         if instrument.accounting is Accounting.CASH:
             if order.side is OrderSide.SELL:
                 return instrument.shortable
@@ -563,15 +578,16 @@ class SimulatedVenue:
             self._working[child.client_order_id] = _Working(child, accepted_ts=ts)
         return events
 
-    def _decimal_bar(self, instrument: Instrument, bar: Bar) -> _DecimalBar:
-        return _DecimalBar(instrument, bar)
 
-
-def _off_grid(instrument: Instrument, quantity: Decimal | None, prices: dict[str, Decimal | None]) -> str:
+def _off_grid(
+    instrument: Instrument, quantity: Decimal | None, limit_price: Decimal | None, stop_price: Decimal | None
+) -> str:
     """Why a quantity or price is off the instrument's lot/tick grid ("" if it is on it; None is not checked)."""
     if quantity is not None and quantity % instrument.lot_size != 0:
         return f"QUANTITY_NOT_ON_LOT: {quantity} is not a multiple of {instrument.lot_size}"
-    for name, price in prices.items():
+    if limit_price is None and stop_price is None:
+        return ""  # a market order: no price to check
+    for name, price in (("limit_price", limit_price), ("stop_price", stop_price)):
         if price is not None and price % instrument.tick_size != 0:
             return f"PRICE_NOT_ON_TICK: {name} {price} is not a multiple of {instrument.tick_size}"
     return ""
