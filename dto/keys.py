@@ -62,7 +62,9 @@ async def _list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
-        print(f"{r['key_id']}  dto_{r['prefix']}_...  {','.join(r['scopes']):<16} {state}  user {r['user'] or '-'}")
+        used = f"last used {r['last_used_at']}" if r["last_used_at"] else "never used"
+        print(f"{r['key_id']}  dto_{r['prefix']}_...  {','.join(r['scopes']):<16} {state}  {used}  "
+              f"user {r['user'] or '-'}")
     return 0
 
 
@@ -96,7 +98,7 @@ def add_parser(sub: Any) -> None:
     )
     create.add_argument("--user", default=None, help="owner name (created if new)")
     create.add_argument("--json", action="store_true", help='print {"key": ..., "scopes": [...]}')
-    listing = actions.add_parser("list", help="every key, without secrets")
+    listing = actions.add_parser("list", help="every key, without secrets, with when it was last used")
     listing.add_argument("--json", action="store_true")
     revoke = actions.add_parser("revoke", help="revoke a key by id or by its 8-character prefix")
     revoke.add_argument("key_id")

@@ -1,9 +1,10 @@
 """`dto run`: the whole system on embedded defaults, in one process tree.
 
 Local Ray, DTO_HOME's embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL), the runtime's actors (via
-the orchestrator), the paper broker replaying a shipped real intraday session with built-in strategies, and the
-gateway on Ray Serve. Prints the URL, the docs, and an admin API key for this session (revoked at exit).
-Ctrl-C or SIGTERM stops what this command started, and nothing else.
+the orchestrator; events published to Redis for the gateway's stream), the research actor (backtests and
+sweeps submitted through the API), the paper broker replaying a shipped real intraday session with built-in
+strategies, and the gateway on Ray Serve. Prints the URL, the docs, and an admin API key for this session
+(revoked at exit). Ctrl-C or SIGTERM stops what this command started, and nothing else.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def runtime_spec(
     symbol: str = "SPX",
     cash: Decimal = Decimal(1_000_000),
     strategies: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_STRATEGIES,
+    redis_url: str | None = None,
 ) -> tuple[Any, BarSeries]:
-    """The paper runtime over one intraday file (session 09:30-16:00 New York) and its bars."""
+    """The paper runtime over one intraday file (session 09:30-16:00 New York) and its bars. With a `redis_url`
+    the order manager publishes every event to Redis (the gateway's live stream) and the kill switch lives
+    there."""
     from actors.orchestrator import RuntimeSpec, StrategySpec
 
     spec = BacktestSpec(
@@ -60,6 +64,7 @@ def runtime_spec(
         bar_interval_ns=infer_bar_interval(series.ts),
         namespace=namespace,
         max_restarts=3,
+        redis_url=redis_url,
     )
     return runtime, series
 
@@ -95,6 +100,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="intraday bars to replay (CSV)")
     parser.add_argument("--speed", default="60x", help="replay speed: Nx, realtime or max (default 60x)")
     parser.add_argument("--rate-limit", type=int, default=100, help="requests per second per API key")
+    parser.add_argument(
+        "--ingress",
+        choices=["haproxy", "proxy"],
+        default="haproxy",
+        help="how HTTP reaches the gateway: Serve's HAProxy ingress (default, fast) or Serve's Python proxy",
+    )
+    parser.add_argument("--replicas", type=int, default=1, help="gateway replicas (default 1; 2 on 2+ cores is faster)")
     return parser.parse_args(list(argv))
 
 
@@ -123,24 +135,33 @@ def main(argv: Sequence[str]) -> int:
     key_id = ""
     ray_started = False
     orchestrator: Any = None
+    research: Any = None
+    ingress_env: dict[str, str] = {}
     serve_started = False
     try:
         key, key_id = asyncio.run(admin_key(servers.database_url))
         import ray
         from ray import serve
 
-        from actors import ORCHESTRATOR
+        from actors import ORCHESTRATOR, actor_options
         from actors.orchestrator import OrchestratorActor
+        from actors.research import RESEARCH, ResearchActor
         from serve_apps.gateway import build
+        from serve_apps.ingress import ingress_environment, remove_ingress_files
 
         namespace = f"dto-run-{uuid.uuid4().hex[:6]}"
+        ingress_env = ingress_environment(args.ingress)
+        os.environ.update(ingress_env)  # before ray.init starts Serve's processes
         ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
         ray_started = True
-        runtime, series = runtime_spec(args.data, namespace=namespace)
+        runtime, series = runtime_spec(args.data, namespace=namespace, redis_url=servers.redis_url)
         orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
             name=ORCHESTRATOR, namespace=namespace, num_cpus=0
         ).remote(runtime)
         ray.get(orchestrator.start.remote())
+        research = ResearchActor.options(**actor_options(RESEARCH, namespace)).remote(  # type: ignore[attr-defined]
+            servers.database_url
+        )
         replay = orchestrator.replay.remote(series, 1, args.speed)
         serve.start(http_options={"host": args.host, "port": args.port})
         serve_started = True
@@ -150,7 +171,7 @@ def main(argv: Sequence[str]) -> int:
             "redis_url": servers.redis_url,
             "rate_limit": args.rate_limit,
         }
-        serve.run(build(settings), name="gateway", route_prefix="/")
+        serve.run(build(settings, num_replicas=args.replicas), name="gateway", route_prefix="/")
         catch_signals()  # ray.init put in its own SIGTERM handler (exit at once); stop cleanly instead
         url = f"http://{args.host}:{args.port}"
         print(f"gateway   {url}  (docs {url}/docs, health {url}/health)", flush=True)
@@ -177,6 +198,10 @@ def main(argv: Sequence[str]) -> int:
 
             ray.get(orchestrator.shutdown.remote())
             ray.kill(orchestrator)
+        if research is not None:
+            import ray
+
+            ray.kill(research, no_restart=True)
         if ray_started:
             import ray
 
@@ -184,4 +209,8 @@ def main(argv: Sequence[str]) -> int:
         if key_id:
             asyncio.run(_revoke(servers.database_url, key_id))
         servers.stop()
+        if ingress_env:
+            from serve_apps.ingress import remove_ingress_files
+
+            remove_ingress_files(ingress_env)
         print("stopped", flush=True)

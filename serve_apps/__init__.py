@@ -10,5 +10,9 @@ schemas.py   request and response models (requests reject unknown fields)
 errors.py    every error as {"error": {"code", "message", "field"?}}
 metrics.py   Prometheus metrics: per-route requests and latency, orders by status, P&L per strategy
 settings.py  GatewaySettings
+reads.py     coalesced actor reads (identical concurrent reads share one call)
+research.py  /v1/backtests and /v1/sweeps: submitted to the research actor, read from PostgreSQL
+ingress.py   how HTTP reaches the replicas: Serve's HAProxy ingress or its Python proxy
+ui.html      the web page at /ui (plain HTML and JS over the same API)
 ```
 """

@@ -6,23 +6,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors import ORDER_MANAGER, RISK
-from serve_apps import v1
+from serve_apps import research, v1
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
 from serve_apps.schemas import Health, Readiness
-from serve_apps.security import Principal, need, services
+from serve_apps.security import Principal, need
 from serve_apps.services import Services
 from serve_apps.settings import GatewaySettings
 from trading.auth import Scope
 
 ReadScope = Annotated[Principal, Depends(need(Scope.READ))]
+WEB_PAGE = resources.files("serve_apps").joinpath("ui.html").read_text(encoding="utf-8")
 
 DESCRIPTION = """The Day Trading Orchestrator's HTTP API.
 
@@ -57,6 +59,16 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(v1.router)
+    app.include_router(research.router)
+
+    @app.get("/ui", include_in_schema=False)
+    async def web_page() -> HTMLResponse:
+        """The web page (static: it asks for an API key and calls the API with it)."""
+        return HTMLResponse(WEB_PAGE)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui")
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health() -> Health:
@@ -69,9 +81,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         tags=["operations"],
         responses={**ERROR_RESPONSES, 503: {"model": Readiness, "description": "something is down"}},
     )
-    async def ready(request: Request, _: ReadScope) -> Any:
+    async def ready(_: ReadScope) -> Any:
         """Actors, PostgreSQL and Redis reachable; 503 with the failing check otherwise."""
-        checks = await services(request).readiness()
+        checks = await svc.readiness()
         body = Readiness(ready=all(checks.values()), checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
@@ -81,13 +93,12 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         response_class=Response,
         responses={**ERROR_RESPONSES, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
     )
-    async def metrics_endpoint(request: Request, _: ReadScope) -> Response:
+    async def metrics_endpoint(_: ReadScope) -> Response:
         """Prometheus metrics: requests and latency per route, orders by status, P&L per strategy."""
-        s = services(request)
         view = risk = None
         with contextlib.suppress(ApiError):
             view, risk = await asyncio.gather(
-                s.call(ORDER_MANAGER, "metrics_view", timeout_s=2.0), s.call(RISK, "status", timeout_s=2.0)
+                svc.read(ORDER_MANAGER, "metrics_view", timeout_s=2.0), svc.read(RISK, "status", timeout_s=2.0)
             )
         metrics.runtime(view, risk)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

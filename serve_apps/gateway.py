@@ -25,9 +25,10 @@ class Gateway:
         return build_app(self.settings)
 
 
-def build(args: dict[str, Any]) -> Application:
+def build(args: dict[str, Any], num_replicas: int = 1) -> Application:
     """Typed app builder: `args` are `GatewaySettings` fields (unknown ones are rejected)."""
-    bound: Application = Gateway.bind(GatewaySettings(**args).model_dump())  # type: ignore[attr-defined]
+    deployment = Gateway.options(num_replicas=num_replicas)  # type: ignore[attr-defined]
+    bound: Application = deployment.bind(GatewaySettings(**args).model_dump())
     return bound
 
 

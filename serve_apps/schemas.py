@@ -181,3 +181,77 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
+
+
+class StrategyAdd(Request):
+    strategy: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,150}(:[A-Za-z_][A-Za-z0-9_]{0,60})?$",
+        description="a built-in name (see /v1/strategies/available) or module:Class",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="validated by the strategy's config")
+    strategy_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="default: the strategy's name"
+    )
+
+
+class RunOptions(Request):
+    """Backtest options shared by backtests and sweeps (the meaning of `dto backtest`'s flags)."""
+
+    cash: Decimal = Field(Decimal(10_000), gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    size: Decimal = Field(Decimal(1), gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    fill: Literal["next_open", "close"] = "next_open"
+    commission_pct: Decimal = Field(Decimal(0), ge=0, le=100, max_digits=12, decimal_places=8, allow_inf_nan=False)
+    symbol: str = Field("DATA", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="of naive timestamps in the file")
+
+
+DATA_FIELD = "a bars file under the shipped data/ folder (GET /v1/research/datasets)"
+
+
+class BacktestRequest(RunOptions):
+    data: str = Field(min_length=1, max_length=200, description=DATA_FIELD)
+    strategy: str = Field(min_length=1, max_length=200, description="a built-in name or module:Class")
+    params: dict[str, Any] = Field(default_factory=dict, description="strategy parameters")
+
+
+GridValues = list[str | int | float | bool] | str
+
+
+class SweepRequest(RunOptions):
+    data: list[str] = Field(min_length=1, max_length=4, description=DATA_FIELD)
+    strategies: list[str] = Field(min_length=1, max_length=4)
+    grid: dict[str, GridValues] = Field(
+        default_factory=dict,
+        description='parameter -> values (`[5, 10]`) or an inclusive range text (`"5:20:5"`); strategy.param '
+        "scopes a parameter to one strategy",
+    )
+    metric: str = Field("sharpe", max_length=64, description="rank cells by this statistic")
+    top: int = Field(10, ge=1, le=50)
+    engine: Literal["auto", "vector", "event"] = "auto"
+
+
+class JobOut(BaseModel):
+    job_id: str
+    kind: Literal["backtest", "sweep"]
+    state: Literal["queued", "running", "succeeded", "failed"]
+    request: dict[str, Any]
+    error: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class JobResults(BaseModel):
+    job_id: str
+    kind: Literal["backtest", "sweep"]
+    result: dict[str, Any]
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    prefix: str
+    scopes: list[str]
+    user: str | None = None
+    created_at: str
+    revoked_at: str | None = None
+    last_used_at: str | None = None

@@ -1,6 +1,10 @@
 """Who is calling, and may they: an API key (X-API-Key, checked against the hashed keys in PostgreSQL) or a
 short-lived JWT (Authorization: Bearer) from POST /v1/auth/token; scopes read < trade < admin; a per-key rate
-limit counted in Redis (429 with Retry-After)."""
+limit counted in Redis on every request (429 with Retry-After).
+
+A verified key is trusted for `key_cache_s` (default 5 s) without asking PostgreSQL again, so a revoked key,
+and every token issued for it, stops working at most that long after `dto keys revoke`. Each verification
+also records the key's last use, so `last_used_at` is exact to within the same interval."""
 
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ class Principal:
     via: str  # "api_key" or "token"
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request
     svc: Services = request.app.state.services
     return svc
 
@@ -42,10 +47,26 @@ async def key_principal(svc: Services, key: str) -> Principal:
         return Principal(cached[1], effective_scopes(cached[2]), "api_key")
     store, _ = await svc.storage()
     row = await authenticate(store, key)
+    await store.touch(str(row.key_id))
     scopes = tuple(row.scopes)
     if svc.settings.key_cache_s > 0:
         svc.key_cache[digest] = (now + svc.settings.key_cache_s, str(row.key_id), scopes)
+        svc.active_keys[str(row.key_id)] = now + svc.settings.key_cache_s
     return Principal(str(row.key_id), effective_scopes(scopes), "api_key")
+
+
+async def check_token_key(svc: Services, key_id: str) -> None:
+    """A token is only as good as its key: AuthError once the key is revoked (checked every `key_cache_s`)."""
+    now = time.monotonic()
+    if svc.active_keys.get(key_id, 0.0) > now:
+        return
+    store, _ = await svc.storage()
+    row = await store.get(key_id)
+    if row is None or row.revoked_at is not None:
+        raise AuthError("the API key of this token was revoked")
+    await store.touch(key_id)
+    if svc.settings.key_cache_s > 0:
+        svc.active_keys[key_id] = now + svc.settings.key_cache_s
 
 
 async def principal(
@@ -53,13 +74,14 @@ async def principal(
     key: Annotated[str | None, Depends(api_key_header)],
     token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    svc = services(request)
+    svc: Services = request.app.state.services
     if key:
         who = await key_principal(svc, key)
     elif token is not None:
         await svc.storage()  # the signing secret
         claims = verify_token(token.credentials, svc.secret)
         who = Principal(str(claims.get("sub", "")), effective_scopes(claims.get("scopes", [])), "token")
+        await check_token_key(svc, who.key_id)
     else:
         raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
     _, cache = await svc.storage()

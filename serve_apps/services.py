@@ -1,6 +1,6 @@
-"""What the gateway holds: its settings, a PostgreSQL pool (API keys), a Redis cache (rate limits), and handles
-to the runtime's named actors. Connected lazily on first use, so the same app works under Serve, uvicorn and a
-test client; nothing here is trading state."""
+"""What the gateway holds: its settings, a PostgreSQL pool (API keys, research jobs), Redis (rate limits; the
+runtime's event channel), and handles to the runtime's named actors. Connected lazily on first use, so the
+same app works under Serve, uvicorn and a test client; nothing here is trading state."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutErro
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK
 from serve_apps.errors import ApiError
+from serve_apps.reads import ReadCoalescer
 from serve_apps.settings import GatewaySettings
 from trading.auth import jwt_secret
 from trading.config import dto_home, external_urls
@@ -32,7 +33,13 @@ class Services:
         self.redis_url = ""
         self._lock = asyncio.Lock()
         self._handles: dict[str, Any] = {}
+        # Verified keys, trusted for `key_cache_s` (the revocation lag): key hash -> (until, key id, scopes),
+        # and key id -> until for keys behind tokens.
         self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
+        self.active_keys: dict[str, float] = {}
+        self.reads = ReadCoalescer()
+        self.instruments: frozenset[str] = frozenset()  # with market data; only ever grows, so never stale
+        self.events_cache: LiveCache | None = None  # the runtime's own Redis namespace (its event channels)
 
     # ------------------------------------------------------------------------------------------ storage
     def _urls(self) -> tuple[str, str]:
@@ -80,11 +87,19 @@ class Services:
             checks["actors"] = True
         return checks
 
+    async def runtime_events(self) -> LiveCache:
+        """Redis under the runtime's namespace, where the order manager publishes its events."""
+        await self.storage()
+        if self.events_cache is None:
+            self.events_cache = LiveCache.from_url(self.redis_url, namespace=self.settings.namespace)
+        return self.events_cache
+
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
-        if self.cache is not None:
-            await self.cache.close()
+        for cache in (self.cache, self.events_cache):
+            if cache is not None:
+                await cache.close()
 
     # ------------------------------------------------------------------------------------------- actors
     def handle(self, name: str) -> Any:
@@ -98,10 +113,17 @@ class Services:
         return handle
 
     async def call(
-        self, name: str, method: str, *args: Any, order_write: bool = False, timeout_s: float | None = None
+        self,
+        name: str,
+        method: str,
+        *args: Any,
+        order_write: bool = False,
+        timeout_s: float | None = None,
+        conflict: tuple[type[Exception], str | None] | None = None,
     ) -> Any:
         """One actor call with the failure said plainly: 503 if the actor is down, 502 if it failed; for an
-        order write whose outcome is unknown the error says so (retry with the same client order id)."""
+        order write whose outcome is unknown the error says so (retry with the same client order id).
+        `conflict`: (exception type, field) the method raises when the request clashes with current state: 409."""
         state = "unknown" if order_write else None
         started = time.monotonic()
         try:
@@ -113,6 +135,8 @@ class Services:
                 raise ApiError(422, "invalid_request", str(cause), field=cause.key) from None
             if isinstance(cause, InvalidValue | FixRequest):
                 raise ApiError(422, "invalid_request", str(cause)) from None
+            if conflict is not None and isinstance(cause, conflict[0]):
+                raise ApiError(409, "conflict", str(cause), field=conflict[1]) from None
             if isinstance(cause, RetryLater):
                 raise ApiError(503, "broker_unavailable", str(cause), order_state=state) from None
             if isinstance(cause, BrokerError):
@@ -127,6 +151,18 @@ class Services:
             raise ApiError(
                 503, "actor_timeout", f"{name}.{method} did not answer in {waited:.1f}s", order_state=state
             ) from None
+
+    async def read(self, name: str, method: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """A read-only actor call; identical concurrent reads share one call (see `serve_apps.reads`)."""
+        return await self.reads.read(
+            (name, method, args), lambda: self.call(name, method, *args, timeout_s=timeout_s)
+        )
+
+    async def tradable(self, instrument_id: str) -> bool:
+        """True if the market-data actor has bars for the instrument (asked again on every unknown id)."""
+        if instrument_id not in self.instruments:
+            self.instruments = frozenset(await self.read(MARKET_DATA, "last_bars"))
+        return instrument_id in self.instruments
 
     async def strategy_names(self) -> list[str]:
         """Ids of the running strategy actors in the runtime's namespace."""

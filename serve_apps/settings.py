@@ -25,7 +25,6 @@ class GatewaySettings(BaseModel):
     )
     token_ttl_s: int = Field(900, gt=0, le=86_400, description="lifetime of tokens from POST /v1/auth/token")
     actor_timeout_s: float = Field(10.0, gt=0, description="longest wait for one actor call")
-    event_poll_s: float = Field(0.25, gt=0, description="how often the event stream polls the order manager")
     jwt_secret: str | None = Field(
         None, repr=False, description="token signing secret; default DTO_JWT_SECRET, else $DTO_HOME/jwt.key"
     )

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from actors import MARKET_DATA, ORDER_MANAGER, RISK, broker_name, strategy_name
+from actors import MARKET_DATA, ORCHESTRATOR, ORDER_MANAGER, RISK, broker_name, strategy_name
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import (
     AccountOut,
+    ApiKeyOut,
     BarOut,
     FillOut,
     KillSwitch,
@@ -24,6 +25,7 @@ from serve_apps.schemas import (
     PositionsOut,
     RiskLimitsOut,
     RiskState,
+    StrategyAdd,
     StrategyInfo,
     StrategyParams,
     StrategyStatus,
@@ -31,11 +33,12 @@ from serve_apps.schemas import (
 )
 from serve_apps.security import Principal, api_key_header, key_principal, need, services
 from serve_apps.services import Services
-from strategies import MODEL_BASED, all_strategies
-from trading.auth import AuthError, Scope, issue_token
+from strategies import BUILTIN, MODEL_BASED, all_strategies
+from trading.auth import AuthError, Scope, issue_token, require_scope
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
 from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
 from trading.risk.rules import RiskLimits
+from trading.storage import ApiKeyStore
 from trading.strategy import describe_parameters
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -86,7 +89,7 @@ async def accounts(svc: Svc, _: Read, broker: str = Query("paper", pattern=r"^[a
 @router.get("/positions", response_model=PositionsOut, tags=["portfolio"])
 async def positions(svc: Svc, _: Read) -> Any:
     """Open positions per account and per strategy, with P&L (the order manager's book)."""
-    return await svc.call(ORDER_MANAGER, "positions_view")
+    return await svc.read(ORDER_MANAGER, "positions_view")
 
 
 # --------------------------------------------------------------------------------------------- orders
@@ -101,17 +104,16 @@ async def submit_order(body: OrderRequest, svc: Svc, response: Response, _: Trad
     """Submit an order through the firm-wide risk engine to the broker. Idempotent by `client_order_id`:
     retry with the same id after any failure; 201 = new order, 200 = the order that id already names.
     A risk denial is an order with status `denied` and the reason."""
-    known = await svc.call(ORDER_MANAGER, "get_order", body.client_order_id)
-    if known is None:
-        bars = await svc.call(MARKET_DATA, "last_bars")
-        if body.instrument_id not in bars:
-            tradable = ", ".join(sorted(bars)) or "none yet"
-            raise ApiError(
-                422,
-                "unknown_instrument",
-                f"no market data for {body.instrument_id!r} (tradable: {tradable})",
-                field="instrument_id",
-            )
+    # A retry of a known order is answered even if its instrument has no market data any more.
+    tradable = await svc.tradable(body.instrument_id)
+    if not tradable and await svc.call(ORDER_MANAGER, "get_order", body.client_order_id) is None:
+        known = ", ".join(sorted(svc.instruments)) or "none yet"
+        raise ApiError(
+            422,
+            "unknown_instrument",
+            f"no market data for {body.instrument_id!r} (tradable: {known})",
+            field="instrument_id",
+        )
     order = Order(
         client_order_id=ClientOrderId(body.client_order_id),
         strategy_id=StrategyId(svc.settings.manual_strategy_id),
@@ -151,12 +153,12 @@ async def list_orders(
     limit: int = Query(100, ge=1, le=5000),
 ) -> Any:
     """Orders, oldest first (the latest `limit`), filtered by status (or open/closed), strategy, instrument."""
-    return await svc.call(ORDER_MANAGER, "list_orders", status, strategy_id, instrument_id, limit)
+    return await svc.read(ORDER_MANAGER, "list_orders", status, strategy_id, instrument_id, limit)
 
 
 @router.get("/orders/{client_order_id}", response_model=OrderOut, tags=["orders"], responses={404: {}})
 async def get_order(client_order_id: str, svc: Svc, _: Read) -> Any:
-    order = await svc.call(ORDER_MANAGER, "get_order", client_order_id)
+    order = await svc.read(ORDER_MANAGER, "get_order", client_order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"no order {client_order_id!r}", field="client_order_id")
     return order
@@ -183,7 +185,7 @@ async def fills(
     strategy_id: str | None = Query(None, max_length=64),
     limit: int = Query(500, ge=1, le=5000),
 ) -> Any:
-    return await svc.call(ORDER_MANAGER, "list_fills", since_seq, strategy_id, limit)
+    return await svc.read(ORDER_MANAGER, "list_fills", since_seq, strategy_id, limit)
 
 
 # ----------------------------------------------------------------------------------------- strategies
@@ -196,8 +198,38 @@ async def available_strategies(_: Read) -> Any:
     ]
 
 
+@router.post("/strategies", response_model=StrategyStatus, status_code=201, tags=["strategies"],
+             responses={409: {}})
+async def add_strategy(body: StrategyAdd, svc: Svc, who: Trade) -> Any:
+    """Start a new strategy from a config: a built-in name (or, with the admin scope, any `module:Class`),
+    its parameters (validated by its config: 422 naming the parameter), and an optional id (409 if taken)."""
+    if body.strategy not in BUILTIN and body.strategy not in MODEL_BASED:
+        if ":" not in body.strategy:
+            known = ", ".join(sorted([*BUILTIN, *MODEL_BASED]))
+            raise ApiError(422, "invalid_request", f"unknown strategy {body.strategy!r} (built-in: {known}; "
+                           "or module:Class)", field="strategy")
+        require_scope(who.scopes, Scope.ADMIN)  # an import path loads code on the cluster: an operator's call
+    else:
+        known_params = set(all_strategies()[body.strategy].config_class.model_fields)
+        for name in body.params:
+            if name not in known_params:
+                raise ApiError(422, "invalid_request", f"strategy {body.strategy}: unknown parameter {name!r} "
+                               f"(known: {', '.join(sorted(known_params))})", field=f"params.{name}")
+    strategy_id = body.strategy_id or (body.strategy if ":" not in body.strategy else None)
+    if strategy_id is not None and strategy_id in await svc.strategy_names():
+        raise ApiError(409, "conflict", f"a strategy {strategy_id!r} is already running", field="strategy_id")
+    try:
+        status = await svc.call(ORCHESTRATOR, "add_strategy", body.strategy, body.params, body.strategy_id,
+                                conflict=(ValueError, "strategy_id"))  # the id was taken meanwhile
+    except ApiError as exc:
+        if exc.field is not None and exc.field in body.params:
+            exc.field = f"params.{exc.field}"
+        raise
+    return {**status, "pnl": None}
+
+
 async def _strategy_status(svc: Services, strategy_id: str, pnl: dict[str, Any] | None = None) -> dict[str, Any]:
-    status = await svc.call(strategy_name(strategy_id), "status")
+    status = await svc.read(strategy_name(strategy_id), "status")
     return {**status, "pnl": (pnl or {}).get(strategy_id)}
 
 
@@ -210,14 +242,14 @@ async def _known_strategy(svc: Services, strategy_id: str) -> None:
 async def running_strategies(svc: Svc, _: Read) -> Any:
     """Status of every running strategy (state, parameters, P&L)."""
     names = await svc.strategy_names()
-    pnl = (await svc.call(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    pnl = (await svc.read(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
     return await asyncio.gather(*(_strategy_status(svc, n, pnl) for n in names))
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
 async def strategy_status(strategy_id: str, svc: Svc, _: Read) -> Any:
     await _known_strategy(svc, strategy_id)
-    pnl = (await svc.call(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    pnl = (await svc.read(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
     return await _strategy_status(svc, strategy_id, pnl)
 
 
@@ -254,6 +286,21 @@ async def change_parameters(strategy_id: str, body: StrategyParams, svc: Svc, _:
     return await _strategy_status(svc, strategy_id)
 
 
+# --------------------------------------------------------------------------------------------- API keys
+@router.get("/keys", response_model=list[ApiKeyOut], tags=["auth"])
+async def list_keys(svc: Svc, _: Admin) -> Any:
+    """Every API key without its secret: scopes, owner, created, revoked, and last used (recorded when the
+    gateway verifies the key, at most `key_cache_s` apart)."""
+    store: ApiKeyStore
+    store, _cache = await svc.storage()
+    return [
+        {"key_id": str(r.key_id), "prefix": r.prefix, "scopes": list(r.scopes), "user": r.user_name,
+         "created_at": r.created_at.isoformat(), "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+         "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None}
+        for r in await store.list()
+    ]
+
+
 # ----------------------------------------------------------------------------------------------- risk
 def _limits_out(limits: dict[str, Any]) -> RiskLimitsOut:
     return RiskLimitsOut(**{k: (v if isinstance(v, int | None) else str(v)) for k, v in limits.items()})
@@ -262,12 +309,12 @@ def _limits_out(limits: dict[str, Any]) -> RiskLimitsOut:
 @router.get("/risk", response_model=RiskState, tags=["risk"])
 async def risk_state(svc: Svc, _: Read) -> Any:
     """Trading state (active / reducing / halted), its reason, and the kill switch."""
-    return await svc.call(RISK, "status")
+    return await svc.read(RISK, "status")
 
 
 @router.get("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
 async def risk_limits(svc: Svc, _: Read) -> Any:
-    return _limits_out(await svc.call(RISK, "limits"))
+    return _limits_out(await svc.read(RISK, "limits"))
 
 
 @router.patch("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
@@ -289,7 +336,7 @@ async def kill_switch(body: KillSwitch, svc: Svc, _: Admin) -> Any:
 @router.get("/market-data/last", response_model=list[BarOut], tags=["market data"])
 async def last_bars(svc: Svc, _: Read) -> Any:
     """The last bar of each instrument."""
-    bars = await svc.call(MARKET_DATA, "last_bars")
+    bars = await svc.read(MARKET_DATA, "last_bars")
     return [{"instrument_id": iid, **bar} for iid, bar in sorted(bars.items())]
 
 
@@ -298,43 +345,76 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+ORDER_STATUS_OF = {
+    "OrderSubmitted": "submitted",
+    "OrderAccepted": "accepted",
+    "OrderDenied": "denied",
+    "OrderRejected": "rejected",
+    "OrderTriggered": "triggered",
+    "OrderCanceled": "canceled",
+    "OrderExpired": "expired",
+}
+KEEP_ALIVE_S = 15.0
+
+
+async def _stream_items(svc: Services, channel: str, event: dict[str, Any], risk: dict[str, Any]) -> list[bytes]:
+    """The SSE messages for one runtime event: `order` (lifecycle, with the order's status), `fill` (then the
+    filled order's `order`), `position`, `risk` (kill switch or state), `runtime` (anything else)."""
+    if channel == "kill_switch":
+        on = bool(event.get("on"))
+        if on == risk.get("kill_switch"):
+            return []
+        # The flag is the message's own: the risk actor may not have applied it yet when we ask for its state.
+        risk.update(await svc.read(RISK, "status"), kill_switch=on, reason=str(event.get("reason", "")))
+        if on:
+            risk["state"] = "halted"
+        return [_sse("risk", dict(risk))]
+    kind = event.get("kind", "")
+    if kind in ORDER_STATUS_OF:
+        fields = ("client_order_id", "strategy_id", "instrument_id", "ts", "reason", "venue_order_id")
+        return [_sse("order", {"kind": kind, "status": ORDER_STATUS_OF[kind], **{k: event[k] for k in fields
+                                                                                 if k in event}})]
+    if kind in ("OrderFilled", "OrderUpdated"):  # the event does not say the status: ask for it
+        cid = event["fill"]["client_order_id"] if kind == "OrderFilled" else event["client_order_id"]
+        out = [_sse("fill", event["fill"])] if kind == "OrderFilled" else []
+        order = await svc.read(ORDER_MANAGER, "get_order", cid)
+        if order is not None:
+            out.append(_sse("order", {"kind": kind, "client_order_id": cid, "strategy_id": order["strategy_id"],
+                                      "status": order["status"], "filled_quantity": order["filled_quantity"],
+                                      "reason": order["reason"]}))
+        return out
+    if kind == "PositionChanged":
+        return [_sse("position", event)]
+    if kind == "RiskStateChanged":
+        risk.update(await svc.read(RISK, "status"))
+        return [_sse("risk", {**risk, "previous": event.get("previous")})]
+    return [_sse("runtime", event)]
+
+
 async def _events(svc: Services, request: Request, limit: int | None, duration_s: float | None) -> AsyncIterator[bytes]:
-    """Poll the order manager and the risk actor; emit what changed: `order` (new or changed status),
-    `fill`, `risk` (state or kill switch). The runtime does not publish to Redis yet, so this polls."""
-    first = await svc.call(ORDER_MANAGER, "activity", 0)
-    orders: dict[str, Any] = first["orders"]
-    fill_seq: int = first["fill_count"]
-    risk = await svc.call(RISK, "status")
+    """The runtime's events as they are published to Redis (the order manager publishes each one it books;
+    the risk actor announces the kill switch), turned into SSE messages. Nothing is polled."""
+    cache = await svc.runtime_events()
+    risk: dict[str, Any] = dict(await svc.read(RISK, "status"))
     sent = 0
     ends = None if duration_s is None else time.monotonic() + duration_s
-    last_write = time.monotonic()
-    yield b": connected\n\n"
-    while (limit is None or sent < limit) and (ends is None or time.monotonic() < ends):
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(svc.settings.event_poll_s)
-        out: list[bytes] = []
-        activity = await svc.call(ORDER_MANAGER, "activity", fill_seq)
-        for cid, state in activity["orders"].items():
-            if orders.get(cid) != state:
-                status, filled, strategy_id, reason = state
-                out.append(_sse("order", {"client_order_id": cid, "status": status, "filled_quantity": filled,
-                                          "strategy_id": strategy_id, "reason": reason}))
-        orders = activity["orders"]
-        for fill in activity["fills"]:
-            out.append(_sse("fill", fill))
-        fill_seq = activity["fill_count"]
-        now_risk = await svc.call(RISK, "status")
-        if now_risk != risk:
-            out.append(_sse("risk", now_risk))
-            risk = now_risk
-        for chunk in out[: None if limit is None else limit - sent]:
-            yield chunk
-            sent += 1
-        if not out and time.monotonic() - last_write > 15:
-            yield b": keep-alive\n\n"
-        if out:
-            last_write = time.monotonic()
+    async with cache.subscribe_many("events", "kill_switch") as subscription:
+        yield b": connected\n\n"  # subscribed: everything published from now on is delivered
+        last_write = time.monotonic()
+        while (limit is None or sent < limit) and (ends is None or time.monotonic() < ends):
+            wait = 1.0 if ends is None else max(0.0, min(1.0, ends - time.monotonic()))
+            message = await subscription.next_message(wait)
+            if message is None:
+                if await request.is_disconnected():
+                    return
+                if time.monotonic() - last_write > KEEP_ALIVE_S:
+                    yield b": keep-alive\n\n"
+                    last_write = time.monotonic()
+                continue
+            for chunk in (await _stream_items(svc, *message, risk))[: None if limit is None else limit - sent]:
+                yield chunk
+                sent += 1
+                last_write = time.monotonic()
 
 
 @router.get(
@@ -350,7 +430,8 @@ async def events(
     limit: int | None = Query(None, ge=1, le=100_000, description="end the stream after this many events"),
     duration_s: float | None = Query(None, gt=0, le=86_400, description="end the stream after this long"),
 ) -> StreamingResponse:
-    """Live events as server-sent events: `order`, `fill`, `risk` (polled from the actors)."""
+    """Live events as server-sent events, pushed as the runtime publishes them: `order` (status changes),
+    `fill`, `position`, `risk` (state and kill switch), `runtime` (other events)."""
     return StreamingResponse(
         _events(svc, request, limit, duration_s),
         media_type="text/event-stream",

@@ -1,6 +1,6 @@
 """One real runtime for the gateway tests: local Ray, real PostgreSQL and Redis in a temporary home, the
-actors with two strategies on the S&P 500 minute bars (driven bar by bar by the tests), API keys per scope,
-and one real Serve deployment of the gateway on a free port."""
+actors with two strategies on the S&P 500 minute bars (driven bar by bar by the tests, events published to
+Redis), the research actor, API keys per scope, and one real Serve deployment of the gateway on a free port."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 class Runtime:
     namespace: str
     orchestrator: Any
+    research: Any
     series: Any
     instrument_id: str
     cursor: int = 0
@@ -63,13 +64,22 @@ def ray_session() -> Iterator[None]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
 
+    from serve_apps.ingress import ingress_environment, remove_ingress_files
+
     started = False
-    if not ray.is_initialized():
+    environment: dict[str, str] = {}
+    if not ray.is_initialized():  # else another suite's cluster, with Serve's Python proxy: both must work
+        ingress = "proxy" if os.environ.get("DTO_SERVE_INGRESS") == "proxy" else "haproxy"  # dto run's default
+        environment = ingress_environment(ingress)
+        os.environ.update(environment)
         ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
         started = True
     yield
     if started:
         ray.shutdown()
+        for name in environment:
+            os.environ.pop(name, None)
+        remove_ingress_files(environment)
 
 
 @pytest.fixture(scope="session")
@@ -105,24 +115,36 @@ def keys(storage: Storage) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def runtime(ray_session: None) -> Iterator[Runtime]:
+def runtime(ray_session: None, storage: Storage, keys: dict[str, str]) -> Iterator[Runtime]:
     import ray
 
-    from actors import ORCHESTRATOR
+    from actors import ORCHESTRATOR, actor_options
     from actors.orchestrator import OrchestratorActor
+    from actors.research import RESEARCH, ResearchActor
     from dto.run import DEFAULT_STRATEGIES, runtime_spec
 
     namespace = f"gw-{uuid.uuid4().hex[:8]}"
-    spec, series = runtime_spec(namespace=namespace, strategies=DEFAULT_STRATEGIES[:2])
+    spec, series = runtime_spec(
+        namespace=namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=storage.redis.redis_url
+    )
     orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
         name=ORCHESTRATOR, namespace=namespace, num_cpus=0
     ).remote(spec)
     ray.get(orchestrator.start.remote())
-    rt = Runtime(namespace, orchestrator, series, str(spec.instrument.id))
+    research = ResearchActor.options(**actor_options(RESEARCH, namespace)).remote(  # type: ignore[attr-defined]
+        storage.database_url
+    )
+    rt = Runtime(namespace, orchestrator, research, series, str(spec.instrument.id))
     rt.advance(60)
     yield rt
     ray.get(orchestrator.shutdown.remote())
     ray.kill(orchestrator)
+    ray.kill(research, no_restart=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test that stops PostgreSQL for the rest of the session runs last."""
+    items.sort(key=lambda item: item.name == "test_readiness_turns_false_when_postgres_stops")
 
 
 def settings_for(runtime: Runtime, storage: Storage, **extra: Any) -> dict[str, Any]:
@@ -132,7 +154,6 @@ def settings_for(runtime: Runtime, storage: Storage, **extra: Any) -> dict[str, 
         "redis_url": storage.redis.redis_url,
         "jwt_secret": JWT_SECRET,
         "redis_namespace": f"gw-{uuid.uuid4().hex[:6]}",
-        "event_poll_s": 0.1,
         **extra,
     }
 

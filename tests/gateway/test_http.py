@@ -155,7 +155,7 @@ def test_strategies_and_metrics(gateway_url: str, keys: dict[str, str]) -> None:
     available = httpx.get(f"{url}/v1/strategies/available", headers=trade).json()
     assert {"sma_cross", "opening_range_breakout"} <= {s["name"] for s in available}
     running = httpx.get(f"{url}/v1/strategies", headers=trade).json()
-    assert {s["strategy_id"] for s in running} == {"opening_range_breakout", "sma_cross"}
+    assert {"opening_range_breakout", "sma_cross"} <= {s["strategy_id"] for s in running}
     paused = httpx.post(f"{url}/v1/strategies/sma_cross/pause", headers=trade).json()
     assert paused["state"] == "paused"
     assert httpx.post(f"{url}/v1/strategies/sma_cross/resume", headers=trade).json()["state"] == "running"

@@ -29,6 +29,8 @@ from trading.storage.repositories import (
     OrderStore,
     PositionRow,
     PositionStore,
+    ResearchJobRow,
+    ResearchJobStore,
     StrategyRow,
     StrategyStore,
 )
@@ -49,6 +51,8 @@ __all__ = [
     "OrderStore",
     "PositionRow",
     "PositionStore",
+    "ResearchJobRow",
+    "ResearchJobStore",
     "StorageError",
     "StorageServers",
     "StrategyRow",

@@ -86,6 +86,10 @@ class LiveCache:
         so the subscription is in place before anything is published (Redis does not keep missed events)."""
         return Subscription(self._client.pubsub(), self._key("ch", channel))
 
+    def subscribe_many(self, *channels: str) -> Subscription:
+        """One subscription to several channels; read it with `next_message` to know which channel spoke."""
+        return Subscription(self._client.pubsub(), *(self._key("ch", channel) for channel in channels))
+
     # --- kill switch ---
 
     async def set_kill_switch(self, on: bool, reason: str) -> None:
@@ -129,25 +133,38 @@ class LiveCache:
 
 
 class Subscription:
-    """Events of one channel, as dicts, in the order they were published."""
+    """Events of one channel (or several), as dicts, in the order they were published."""
 
-    def __init__(self, pubsub: PubSub, channel: str) -> None:
+    def __init__(self, pubsub: PubSub, *channels: str) -> None:
         self._pubsub = pubsub
-        self._channel = channel
+        self._channels = channels
         self._subscribed = False
 
     async def start(self) -> None:
         """Subscribe and wait for Redis to confirm (done by `async with` or the first iteration)."""
         if self._subscribed:
             return
-        await self._pubsub.subscribe(self._channel)
+        await self._pubsub.subscribe(*self._channels)
+        confirmed = 0
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             message = await self._pubsub.get_message(timeout=1.0)
             if message is not None and message["type"] == "subscribe":
-                self._subscribed = True
-                return
-        raise StorageError(f"redis did not confirm the subscription to {self._channel!r}")
+                confirmed += 1
+                if confirmed == len(self._channels):
+                    self._subscribed = True
+                    return
+        raise StorageError(f"redis did not confirm the subscription to {', '.join(self._channels)!r}")
+
+    async def next_message(self, timeout_s: float) -> tuple[str, dict[str, Any]] | None:
+        """The next event as (channel without its namespace prefix, event), or None after `timeout_s`."""
+        await self.start()
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            message = await self._pubsub.get_message(timeout=left)
+            if message is not None and message["type"] == "message":
+                return str(message["channel"]).rpartition(":ch:")[2], _loads(message["data"])
+        return None
 
     async def aclose(self) -> None:
         """Unsubscribe and release the connection."""

@@ -478,6 +478,11 @@ class ApiKeyStore:
         record = await self._pool.fetchrow(_API_KEY_SELECT + " WHERE k.prefix = $1", prefix)
         return None if record is None else _api_key(record)
 
+    async def get(self, key_id: str) -> ApiKeyRow | None:
+        """The key with this id (revoked ones too: check `.active`), or None."""
+        record = await self._pool.fetchrow(_API_KEY_SELECT + " WHERE k.key_id = $1", key_id)
+        return None if record is None else _api_key(record)
+
     async def list(self, include_revoked: bool = True) -> list[ApiKeyRow]:
         """All keys, oldest first."""
         where = "" if include_revoked else " WHERE k.revoked_at IS NULL"
@@ -533,3 +538,80 @@ class CredentialStore:
         where, args = _where({"broker": broker})
         rows = await self._pool.fetch(f"SELECT broker, name FROM broker_credentials{where} ORDER BY 1, 2", *args)
         return [(row["broker"], row["name"]) for row in rows]
+
+
+# --- research jobs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResearchJobRow:
+    """A backtest or sweep submitted for research: what was asked, where it is, and what came out."""
+
+    job_id: str
+    kind: str  # backtest or sweep
+    state: str  # queued, running, succeeded, failed
+    request: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    key_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ResearchJobStore:
+    """Research jobs by id; the table is the queue (unfinished jobs are found again after a restart)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self, job_id: str, kind: str, request: dict[str, Any], key_id: str | None = None
+    ) -> ResearchJobRow:
+        """Store a new queued job."""
+        record = await self._pool.fetchrow(
+            "INSERT INTO research_jobs (job_id, kind, state, request, key_id) VALUES ($1, $2, 'queued', $3, $4) "
+            "RETURNING *",
+            job_id,
+            kind,
+            request,
+            key_id,
+        )
+        return ResearchJobRow(**dict(record))
+
+    async def get(self, job_id: str) -> ResearchJobRow | None:
+        """The job, or None."""
+        record = await self._pool.fetchrow("SELECT * FROM research_jobs WHERE job_id = $1", job_id)
+        return None if record is None else ResearchJobRow(**dict(record))
+
+    async def unfinished(self) -> list[ResearchJobRow]:
+        """Queued and running jobs, oldest first."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM research_jobs WHERE state IN ('queued', 'running') ORDER BY created_at, job_id"
+        )
+        return [ResearchJobRow(**dict(row)) for row in rows]
+
+    async def start(self, job_id: str) -> None:
+        """Mark the job running."""
+        await self._pool.execute(
+            "UPDATE research_jobs SET state = 'running', started_at = now() WHERE job_id = $1", job_id
+        )
+
+    async def finish(self, job_id: str, result: dict[str, Any] | None, error: str | None = None) -> None:
+        """Store the outcome: `result` when it succeeded, else the `error`."""
+        await self._pool.execute(
+            "UPDATE research_jobs SET state = $2, result = $3, error = $4, finished_at = now() WHERE job_id = $1",
+            job_id,
+            "failed" if error is not None else "succeeded",
+            result,
+            error,
+        )
+
+    # `list` comes last: below it, `list[...]` in this class body would name the method.
+    async def list(self, kind: str | None = None, limit: int = 100) -> list[ResearchJobRow]:
+        """The latest jobs (of one kind if given), newest first."""
+        where, args = _where({"kind": kind})
+        rows = await self._pool.fetch(
+            f"SELECT * FROM research_jobs{where} ORDER BY created_at DESC, job_id LIMIT ${len(args) + 1}", *args, limit
+        )
+        return [ResearchJobRow(**dict(row)) for row in rows]

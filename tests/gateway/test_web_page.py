@@ -1,0 +1,75 @@
+"""The web page at /ui, driven in headless Chromium against the real gateway: connect with a key, see the
+strategies, pause and resume one, flip the kill switch and see it on the live event stream."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.ray, pytest.mark.storage, pytest.mark.slow]
+
+webdriver = pytest.importorskip("selenium.webdriver")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMEDRIVER is None:
+        pytest.skip("chromium-driver is not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_the_web_page_shows_and_steers_the_runtime(browser: Any, gateway_url: str, keys: dict[str, str]) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).text)
+
+    def strategy_row(strategy_id: str) -> Any:
+        for row in browser.find_elements(By.CSS_SELECTOR, "#strategies tbody tr"):
+            if row.find_element(By.TAG_NAME, "td").text == strategy_id:
+                return row
+        return None
+
+    def state_of(strategy_id: str) -> str:
+        return str(strategy_row(strategy_id).find_elements(By.TAG_NAME, "td")[2].text)
+
+    def press(strategy_id: str) -> bool:
+        strategy_row(strategy_id).find_element(By.TAG_NAME, "button").click()
+        return True
+
+    # The page redraws its tables every few seconds and on every event: a row found a moment ago may be gone.
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+    assert httpx.get(f"{gateway_url}/", follow_redirects=False).headers["location"] == "/ui"
+    browser.get(f"{gateway_url}/ui")
+    browser.find_element(By.ID, "key").send_keys(keys["admin"])
+    browser.find_element(By.ID, "connect").click()
+    wait.until(lambda _: text("status") == "connected" and strategy_row("sma_cross") is not None)
+    assert text("risk-state") in ("active", "reducing", "halted")
+
+    wait.until(lambda _: state_of("sma_cross") == "running" and press("sma_cross"))  # Pause
+    wait.until(lambda _: state_of("sma_cross") == "paused")
+    api = httpx.get(f"{gateway_url}/v1/strategies/sma_cross", headers={"X-API-Key": keys["read"]}).json()
+    assert api["state"] == "paused"
+    wait.until(lambda _: press("sma_cross"))  # Resume
+    wait.until(lambda _: state_of("sma_cross") == "running")
+
+    browser.find_element(By.ID, "kill-on").click()
+    wait.until(lambda _: text("kill-state") == "ON" and text("risk-state") == "halted")
+    wait.until(lambda _: any("risk" in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".event-risk")))
+    browser.find_element(By.ID, "kill-off").click()
+    wait.until(lambda _: text("kill-state") == "off" and text("risk-state") == "active")
