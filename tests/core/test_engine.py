@@ -470,3 +470,60 @@ def test_flips_with_commissions_keep_trade_pnl_equal_to_the_equity_change() -> N
     assert sum((t.commission for t in result.trades), Decimal(0)) == fees
     assert sum((t.pnl for t in result.trades), Decimal(0)) == result.final_value - Decimal(10_000)
     check_books(result)
+
+
+def test_strategy_order_helper_puts_every_argument_in_its_named_field() -> None:
+    engine = prepare(BacktestSpec(data=str(DAY), strategy="sma_cross"), SmaCross)
+    strategy = engine.strategy
+    strategy.bind(engine)
+    order = strategy.order(
+        OrderSide.SELL,
+        Decimal(3),
+        order_type=OrderType.STOP_LIMIT,
+        limit_price=Decimal("9.5"),
+        stop_price=Decimal("10"),
+        time_in_force=TimeInForce.DAY,
+        reduce_only=True,
+        tags={"why": "test"},
+    )
+    assert (order.strategy_id, order.instrument_id, order.side, order.order_type) == (
+        strategy.strategy_id,
+        strategy.instrument_id,
+        OrderSide.SELL,
+        OrderType.STOP_LIMIT,
+    )
+    assert (order.quantity, order.limit_price, order.stop_price, order.trailing_offset, order.trailing_percent) == (
+        Decimal(3),
+        Decimal("9.5"),
+        Decimal("10"),
+        None,
+        None,
+    )
+    assert (order.time_in_force, order.reduce_only, order.tags, order.linked_ids, order.parent_id) == (
+        TimeInForce.DAY,
+        True,
+        {"why": "test"},
+        (),
+        None,
+    )
+    assert order.client_order_id.startswith(f"{strategy.strategy_id}-") and order.status is OrderStatus.INITIALIZED
+    trailing = strategy.order(OrderSide.BUY, order_type=OrderType.TRAILING_STOP, trailing_percent=Decimal(2))
+    assert (trailing.quantity, trailing.trailing_percent, trailing.broker) == (Decimal(1), Decimal(2), "")
+
+
+def test_fills_and_trades_carry_the_values_the_venue_booked() -> None:
+    result = run("sma_cross", commission_per_unit=Decimal("0.5"))
+    fill = result.fills[0]
+    assert (fill.side, fill.quantity, fill.commission, fill.currency, fill.liquidity) == (
+        OrderSide.BUY,
+        Decimal(1),
+        Decimal("0.5"),
+        "USD",
+        "taker",
+    )
+    assert fill.trade_id == "SIM-T1" and fill.venue_order_id == f"SIM-{fill.client_order_id}"
+    assert fill.instrument_id == result.instrument_id and fill.strategy_id == "sma_cross"
+    trade, exit_fill = result.trades[0], result.fills[1]
+    assert (trade.direction, trade.quantity, trade.entry_ts, trade.exit_ts) == ("long", 1, fill.ts, exit_fill.ts)
+    assert (trade.entry_price, trade.exit_price, trade.commission) == (fill.price, exit_fill.price, Decimal(1))
+    assert trade.pnl == exit_fill.price - fill.price - Decimal(1) and trade.bars_held > 0

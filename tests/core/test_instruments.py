@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -70,3 +71,26 @@ def pd_ts(text: str) -> int:
     import pandas as pd
 
     return int(pd.Timestamp(text, tz="America/New_York").value)
+
+
+@pytest.mark.parametrize("tick", ["0.01", "0.010", "1E-2", "0.25", "0.250", "5"])
+def test_make_price_from_a_float_seen_before_gives_the_same_digits_as_the_first_time(tick) -> None:
+    instrument = instrument_with_tick(tick)
+    first = [instrument.make_price(v) for v in (101.237, 7.3, 99.995, 101.237)]
+    again = [instrument.make_price(v) for v in (101.237, 7.3, 99.995, 101.237)]
+    by_string = [instrument.make_price(repr(v)) for v in (101.237, 7.3, 99.995, 101.237)]  # never cached
+    assert [str(p) for p in again] == [str(p) for p in first] == [str(p) for p in by_string]
+
+
+def test_make_price_cache_keeps_equal_ticks_written_differently_apart_where_digits_differ() -> None:
+    coarse, fine = instrument_with_tick("0.25"), instrument_with_tick("0.250")
+    assert str(coarse.make_price(10.3)) == "10.25" and str(fine.make_price(10.3)) == "10.250"
+    assert str(coarse.make_price(10.3)) == "10.25"
+
+
+def test_make_price_still_rejects_a_bad_float_after_good_ones_were_cached() -> None:
+    instrument = equity("X")
+    instrument.make_price(1.5)
+    for bad in (math.nan, math.inf, 0.0, -1.5, 0.001):
+        with pytest.raises(InvalidValue):
+            instrument.make_price(bad)

@@ -38,6 +38,8 @@ from trading.strategy import Strategy
 
 PreTradeCheck = Callable[[Order], str | None]
 
+_BUY = OrderSide.BUY  # read per fill; an Enum class attribute read is slow on Python 3.11 (EnumType.__getattr__)
+
 
 @dataclass(frozen=True)
 class BacktestConfig:
@@ -93,6 +95,13 @@ class BacktestResult:
         if include_equity:
             data["equity"] = self.equity.tolist()
         return data
+
+
+def _floats(values: list[Decimal]) -> npt.NDArray[np.float64]:
+    """`float` of each value, converted once per distinct value: fills repeat the same few quantities, fees
+    and prices, and `float(Decimal)` goes through a string. Equal Decimals give the same float."""
+    converted = {value: float(value) for value in set(values)}
+    return np.array([converted[value] for value in values], dtype=np.float64)
 
 
 def fill_row(fill: Fill) -> dict[str, Any]:
@@ -173,8 +182,8 @@ class BacktestEngine:
         return self._bar.ts if self._bar is not None else 0
 
     def next_order_id(self, strategy_id: StrategyId) -> ClientOrderId:
-        self._order_seq += 1
-        return ClientOrderId(f"{strategy_id}-{self._order_seq:06d}")
+        self._order_seq = seq = self._order_seq + 1
+        return ClientOrderId(f"{strategy_id}-{seq:06d}")
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> BacktestResult:
@@ -208,6 +217,7 @@ class BacktestEngine:
         instrument_id = self.traded_instrument.id
         on_bar = strategy.on_bar
         last_bars = venue.last_bars
+        working = venue.working_by_id  # the venue's own dict, read here instead of a property call per bar
         # The bars of `series.bars()`, built by `map` in C instead of a generator resumed once per bar.
         columns = (series.ts, series.open, series.high, series.low, series.close, series.volume)
         for bar in map(Bar, *(column.tolist() for column in columns), range(n)):
@@ -215,7 +225,7 @@ class BacktestEngine:
             self._bar = bar
             if has_sessions:
                 self._in_session = in_session_list[i]
-            if venue.has_working_orders:
+            if working:
                 events = venue.on_bar(instrument_id, bar, self._in_session)
                 if events:
                     self._dispatch(events)
@@ -278,9 +288,10 @@ class BacktestEngine:
         n = len(self.series)
         multiplier = float(self.traded_instrument.multiplier)
         index = np.asarray(self.fill_bars, dtype=np.int64)
-        signed = np.array([float(f.signed_quantity) for f in self.fills])
-        price = np.array([float(f.price) for f in self.fills])
-        commission = np.array([float(f.commission) for f in self.fills])
+        fills = self.fills
+        signed = _floats([f.quantity if f.side is _BUY else -f.quantity for f in fills])
+        price = _floats([f.price for f in fills])
+        commission = _floats([f.commission for f in fills])
         cash_flow = np.bincount(index, weights=-(signed * price * multiplier + commission), minlength=n)
         held = np.cumsum(np.bincount(index, weights=signed, minlength=n), dtype=np.float64)
         cash = float(self.config.starting_cash) + np.cumsum(cash_flow)
@@ -290,10 +301,9 @@ class BacktestEngine:
         marks = self.venue.marks()
         final_value = self.account.equity(marks) if marks else self.account.cash
         equity, held = self._curves()
-        summaries = [
-            TradeSummary(pnl=float(t.pnl), return_pct=t.return_pct, bars_held=t.bars_held, fees=float(t.commission))
-            for t in self.trades.trades
-        ]
+        trades = self.trades.trades
+        fees = {commission: float(commission) for commission in {t.commission for t in trades}}  # a few distinct
+        summaries = [TradeSummary(float(t.pnl), t.return_pct, t.bars_held, fees[t.commission]) for t in trades]
         stats = compute_statistics(
             ts_ns=self.series.ts,
             equity=equity,

@@ -57,6 +57,7 @@ class _OpenTrade:
     direction: str
     entry_ts: int
     entry_bar: int
+    multiplier: Decimal = Decimal(1)  # before the running totals: built positionally, one per round trip
     entry_quantity: Decimal = ZERO
     entry_value: Decimal = ZERO
     exit_quantity: Decimal = ZERO
@@ -64,7 +65,6 @@ class _OpenTrade:
     max_quantity: Decimal = ZERO
     realized: Decimal = ZERO
     commission: Decimal = ZERO
-    multiplier: Decimal = Decimal(1)
 
 
 class TradeTracker:
@@ -96,7 +96,7 @@ class TradeTracker:
         if opening > 0:
             if trade is None:
                 direction = "long" if position_after > 0 else "short"
-                trade = _OpenTrade(direction, fill.ts, bar_index, multiplier=multiplier)
+                trade = _OpenTrade(direction, fill.ts, bar_index, multiplier)
                 self._open[fill.instrument_id] = trade
             trade.entry_quantity += opening
             trade.entry_value += opening * fill.price
@@ -107,18 +107,18 @@ class TradeTracker:
     def _close(self, instrument_id: InstrumentId, trade: _OpenTrade, ts: int, bar_index: int) -> None:
         del self._open[instrument_id]
         self.trades.append(
-            Trade(
-                instrument_id=instrument_id,
-                direction=trade.direction,
-                quantity=trade.max_quantity,
-                entry_ts=trade.entry_ts,
-                exit_ts=ts,
-                entry_price=trade.entry_value / trade.entry_quantity,
-                exit_price=trade.exit_value / trade.exit_quantity,
-                pnl=trade.realized - trade.commission,
-                commission=trade.commission,
-                bars_held=bar_index - trade.entry_bar,
-                multiplier=trade.multiplier,
+            Trade(  # positional, in field order: keywords make a dataclass `__init__` several times slower
+                instrument_id,
+                trade.direction,
+                trade.max_quantity,  # quantity
+                trade.entry_ts,
+                ts,  # exit_ts
+                trade.entry_value / trade.entry_quantity,  # entry_price
+                trade.exit_value / trade.exit_quantity,  # exit_price
+                trade.realized - trade.commission,  # pnl
+                trade.commission,
+                bar_index - trade.entry_bar,  # bars_held
+                trade.multiplier,
             )
         )
 

@@ -99,11 +99,17 @@ class Instrument:
 
     def make_price(self, value: float | str | Decimal) -> Decimal:
         """An exact price on this instrument's tick grid (nearest tick). Rejects NaN, inf and non-positive."""
+        tick = self.tick_size
+        if type(value) is float:
+            known = _FLOAT_PRICES.get(tick)
+            if known is not None:
+                cached = known.get(value)
+                if cached is not None:
+                    return cached
         if type(value) is float and value > 0 and value != math.inf:
             price = Decimal(repr(value))  # the fast path of `to_decimal` for the common case (bar prices)
         else:
             price = to_decimal(value, what=f"{self.id} price")
-        tick = self.tick_size
         quantum = _tick_quantum(tick)
         if quantum is not None:
             rounded = price.quantize(quantum, ROUND_HALF_EVEN)  # positional: `rounding=` is slower, once per fill
@@ -111,6 +117,8 @@ class Instrument:
             rounded = (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
         if rounded <= 0:  # after rounding: a positive price below half a tick is no price either
             raise InvalidValue(f"{self.id}: price must be positive on the tick grid {tick}, got {price}")
+        if quantum is not None and type(value) is float:
+            _remember_price(tick, value, rounded)
         return rounded
 
     def make_quantity(self, value: float | str | Decimal) -> Decimal:
@@ -128,6 +136,25 @@ class Instrument:
 
     def in_session(self, ts_ns: int) -> bool:
         return not self.sessions or any(s.contains(ts_ns) for s in self.sessions)
+
+
+# Bar prices repeat (a minute bar's open is often an earlier close), and turning a float into a price on the grid
+# costs about a microsecond: tick -> {float: price}. Only ticks with a quantum are cached: for them equal ticks
+# (0.01, 0.010) give the same price, digit for digit, so keying by the tick's value is exact. Each tick's map is
+# emptied when it grows past `_FLOAT_PRICES_MAX`, so a long-running process stays bounded.
+_FLOAT_PRICES: dict[Decimal, dict[float, Decimal]] = {}
+_FLOAT_PRICES_MAX = 100_000
+
+
+def _remember_price(tick: Decimal, value: float, price: Decimal) -> None:
+    known = _FLOAT_PRICES.get(tick)
+    if known is None:
+        if len(_FLOAT_PRICES) >= 256:
+            _FLOAT_PRICES.clear()
+        known = _FLOAT_PRICES[tick] = {}
+    elif len(known) >= _FLOAT_PRICES_MAX:
+        known.clear()
+    known[value] = price
 
 
 @functools.lru_cache(maxsize=256)
