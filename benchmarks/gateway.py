@@ -11,7 +11,10 @@ In a closed loop, mean latency = clients / throughput, so p99 < 50 ms at 32 clie
 
 Serve runs with HAProxy ingress, as `dto run` does (see serve_apps/ingress.py), and one replica, like the one
 uvicorn process; `DTO_SERVE_INGRESS=proxy` measures Serve's Python proxy instead, `DTO_BENCH_REPLICAS=2` two
-replicas.
+replicas. Each measurement first runs WARMUP requests of the same kind at full concurrency, untimed. Ray's
+workers run at the same CPU priority as the uvicorn process (Ray's default would nice them to 15). Each row
+also shows the CPU milliseconds per request of each process on the path and how many CPUs the rest of the
+machine kept busy meanwhile (the machines are shared: a p99 means little without it).
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 CLIENTS = 32
-GETS = 3000
-ORDERS = 1000
-WARMUP = 100
+GETS = 5000
+ORDERS = 2000
+ROUNDS = 2
+WARMUP = 500  # requests per measurement, at full concurrency, before the timing starts
 SETTINGS_ENV = "DTO_BENCH_GATEWAY"
 
 
@@ -83,10 +87,46 @@ class Connection:
         self.writer.close()
 
 
-async def _load(port: int, key: str, total: int, order: bool) -> dict[str, float]:
-    latencies: list[float] = []
-    counter = iter(range(total))
-    errors = 0
+PROCESS_ROLES = {"ServeReplica:gateway": "gateway", "haproxy": "haproxy", "OrderManagerActor": "order_manager"}
+
+
+class CpuMeter:
+    """CPU seconds spent by each role in the request path (the gateway process(es), HAProxy, the order
+    manager, this load generator) and by the rest of the machine, over a timed phase: where the time goes."""
+
+    def __init__(self, uvicorn_pid: int | None = None) -> None:
+        """`uvicorn_pid`: the gateway is that process (Serve's idle replicas are not counted), else Serve's."""
+        import psutil
+
+        self._psutil = psutil
+        self.uvicorn_pid = uvicorn_pid
+
+    def _role(self, process: Any) -> str | None:
+        if process.pid == self.uvicorn_pid:
+            return "gateway"
+        command = " ".join(process.cmdline()[:1])
+        role = next((role for marker, role in PROCESS_ROLES.items() if marker in command), None)
+        return None if role == "gateway" and self.uvicorn_pid is not None else role
+
+    def sample(self) -> dict[str, float]:
+        psutil = self._psutil
+        me = psutil.Process()
+        seconds = {"gateway": 0.0, "haproxy": 0.0, "order_manager": 0.0, "client": 0.0, "tree": 0.0}
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                cpu = process.cpu_times()
+                role = "client" if process.pid == me.pid else self._role(process)
+            except psutil.Error:
+                continue
+            seconds["tree"] += cpu.user + cpu.system
+            if role is not None:
+                seconds[role] += cpu.user + cpu.system
+        busy = psutil.cpu_times()
+        seconds["machine"] = sum(getattr(busy, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+        return seconds
+
+
+async def _load(port: int, key: str, total: int, order: bool, meter: CpuMeter) -> dict[str, float]:
     connections = [await Connection.open("127.0.0.1", port, key) for _ in range(CLIENTS)]
     run = uuid.uuid4().hex[:8]
 
@@ -100,20 +140,35 @@ async def _load(port: int, key: str, total: int, order: bool) -> dict[str, float
         status, _ = await connection.request("GET", "/v1/positions")
         return status == 200
 
-    async def client_loop(connection: Connection) -> None:
-        nonlocal errors
-        for i in counter:
-            started = time.perf_counter()
-            ok = await one(connection, i)
-            latencies.append(time.perf_counter() - started)
-            errors += not ok
+    async def closed_loop(first: int, count: int) -> tuple[list[float], int, float]:
+        latencies: list[float] = []
+        errors = 0
+        counter = iter(range(first, first + count))
+
+        async def client_loop(slot: int) -> None:
+            nonlocal errors
+            for i in counter:
+                started = time.perf_counter()
+                try:
+                    ok = await one(connections[slot], i)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    # e.g. HAProxy reloading its configuration as a second replica joins: an error, not a crash
+                    ok = False
+                    connections[slot].close()
+                    connections[slot] = await Connection.open("127.0.0.1", port, key)
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(slot) for slot in range(CLIENTS)))
+        return latencies, errors, time.perf_counter() - started
 
     try:
-        for i in range(WARMUP):  # connections, caches and code paths warm, outside the timing
-            await connections[i % CLIENTS].request("GET", "/v1/positions")
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(c) for c in connections))
-        elapsed = time.perf_counter() - started
+        # The same load, untimed, first: connections, caches, code paths and the server's steady state warm.
+        await closed_loop(total, WARMUP)
+        before = meter.sample()
+        latencies, errors, elapsed = await closed_loop(0, total)
+        spent = {k: v - before[k] for k, v in meter.sample().items()}
     finally:
         for connection in connections:
             connection.close()
@@ -123,6 +178,9 @@ async def _load(port: int, key: str, total: int, order: bool) -> dict[str, float
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "errors": float(errors),
+        **{f"cpu_ms_{role}": spent[role] / len(latencies) * 1000
+           for role in ("gateway", "haproxy", "order_manager", "client")},
+        "other_cpus": max(0.0, spent["machine"] - spent["tree"]) / elapsed,
     }
 
 
@@ -178,14 +236,6 @@ async def _until_serving(port: int, key: str, timeout_s: float = 60) -> None:
         await asyncio.sleep(0.2)
 
 
-def _measure(port: int, key: str) -> dict[str, dict[str, float]]:
-    asyncio.run(_until_serving(port, key))
-    return {
-        "positions": asyncio.run(_load(port, key, GETS, order=False)),
-        "orders": asyncio.run(_load(port, key, ORDERS, order=True)),
-    }
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -237,6 +287,9 @@ def main() -> dict[str, float]:
     replicas = int(os.environ.get("DTO_BENCH_REPLICAS", "1"))  # one, like the one uvicorn process
     ingress_env = ingress_environment("proxy" if ingress == "proxy" else "haproxy")
     os.environ.update(ingress_env)
+    # Ray starts its workers (Serve's replica, the actors) at nice 15, while the uvicorn process and this load
+    # generator run at 0: on a busy machine Serve would be measured at a lower CPU priority than its peer.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     spec, series = runtime_spec(namespace=namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=servers.redis_url)
@@ -251,19 +304,28 @@ def main() -> dict[str, float]:
         key, _ = asyncio.run(admin_key(servers.database_url))
         settings = {"namespace": namespace, "database_url": servers.database_url, "redis_url": servers.redis_url,
                     "rate_limit": 1_000_000, "jwt_secret": "bench"}
-        port = free_port()
+        port, uv_port = free_port(), free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build(settings, num_replicas=replicas), name="gateway", route_prefix="/")
-        on_serve = _measure(port, key)
-        serve.shutdown()
-        uv_port = free_port()
         child = {"ray_address": ray.get_runtime_context().gcs_address, "settings": settings, "port": uv_port}
         uvicorn_process = subprocess.Popen(
             [sys.executable, "-c", "from benchmarks.gateway import serve_on_uvicorn; serve_on_uvicorn()"],
             env={**os.environ, SETTINGS_ENV: json.dumps(child)},
         )
         _wait_for_port(uv_port, uvicorn_process)
-        on_uvicorn = _measure(uv_port, key)
+        for p in (port, uv_port):
+            asyncio.run(_until_serving(p, key))
+        # Serve and uvicorn measured back to back, alternating, and repeated: the machines are shared, and load
+        # from elsewhere that comes and goes would otherwise favour whichever ran in the quieter minute.
+        meters = {"serve": (port, CpuMeter()), "uvicorn": (uv_port, CpuMeter(uvicorn_process.pid))}
+        rounds: list[dict[str, dict[str, dict[str, float]]]] = []
+        for _ in range(ROUNDS):
+            measured: dict[str, dict[str, dict[str, float]]] = {"serve": {}, "uvicorn": {}}
+            for what, total, order in (("positions", GETS, False), ("orders", ORDERS, True)):
+                for where, (p, meter) in meters.items():
+                    measured[where][what] = asyncio.run(_load(p, key, total, order, meter))
+            rounds.append(measured)
+        serve.shutdown()
         on_actors = {
             "positions": asyncio.run(_direct(namespace, spec.instrument.id, GETS, order=False)),
             "orders": asyncio.run(_direct(namespace, spec.instrument.id, ORDERS, order=True)),
@@ -278,18 +340,29 @@ def main() -> dict[str, float]:
         servers.stop()
         remove_ingress_files(ingress_env)
     figures: dict[str, float] = {}
-    print(f"gateway at {CLIENTS} concurrent clients ({GETS} GETs, {ORDERS} orders per server; Serve: {ingress} "
-          f"ingress, {replicas} replica(s); uvicorn: 1 process)")
-    for where, result in (("serve", on_serve), ("uvicorn", on_uvicorn), ("actors", on_actors)):
-        for what, numbers in result.items():
-            print(f"  {where:8} {what:9} {numbers['rps']:8.0f} req/s  p50 {numbers['p50_ms']:6.1f} ms  "
-                  f"p99 {numbers['p99_ms']:6.1f} ms  errors {numbers['errors']:.0f}")
-            for name, value in numbers.items():
-                figures[f"{where}_{what}_{name}"] = value
+    print(f"gateway at {CLIENTS} concurrent clients ({GETS} GETs, {ORDERS} orders per server and round; Serve: "
+          f"{ingress} ingress, {replicas} replica(s); uvicorn: 1 process; {ROUNDS} rounds, alternating)")
+    for n, measured in enumerate([*rounds, {"actors": on_actors}]):
+        for where, result in measured.items():
+            for what, numbers in result.items():
+                label = f"{where} {n + 1}" if where != "actors" else where
+                print(f"  {label:9} {what:9} {numbers['rps']:8.0f} req/s  p50 {numbers['p50_ms']:6.1f} ms  "
+                      f"p99 {numbers['p99_ms']:6.1f} ms  errors {numbers['errors']:.0f}")
+                if "other_cpus" in numbers:
+                    print(f"  {'':19} CPU ms/request: gateway {numbers['cpu_ms_gateway']:.2f}, haproxy "
+                          f"{numbers['cpu_ms_haproxy']:.2f}, order manager {numbers['cpu_ms_order_manager']:.2f}, "
+                          f"client {numbers['cpu_ms_client']:.2f}; other load {numbers['other_cpus']:.1f} CPUs")
+    for where in ("serve", "uvicorn"):
+        for what in ("positions", "orders"):
+            for name in rounds[0][where][what]:
+                figures[f"{where}_{what}_{name}"] = statistics.median(r[where][what][name] for r in rounds)
+    for what, numbers in on_actors.items():
+        for name, value in numbers.items():
+            figures[f"actors_{what}_{name}"] = value
     for what in ("positions", "orders"):
-        ratio = figures[f"serve_{what}_rps"] / figures[f"uvicorn_{what}_rps"]
-        figures[f"{what}_serve_over_uvicorn"] = ratio
-        print(f"  {what}: serve/uvicorn throughput {ratio:.2f}")
+        ratios = [r["serve"][what]["rps"] / r["uvicorn"][what]["rps"] for r in rounds]
+        figures[f"{what}_serve_over_uvicorn"] = statistics.median(ratios)
+        print(f"  {what}: serve/uvicorn throughput per round {', '.join(f'{x:.2f}' for x in ratios)}")
     print("  (actors: the order manager called directly from the benchmark process, no HTTP and no gateway:\n"
           "   one call per request, no coalescing of reads; the runtime's own ceiling for orders)")
     return figures

@@ -107,6 +107,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="how HTTP reaches the gateway: Serve's HAProxy ingress (default, fast) or Serve's Python proxy",
     )
     parser.add_argument("--replicas", type=int, default=1, help="gateway replicas (default 1; 2 on 2+ cores is faster)")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every gateway request in Serve's replica logs (off: /metrics counts requests per route and status)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -171,7 +176,9 @@ def main(argv: Sequence[str]) -> int:
             "redis_url": servers.redis_url,
             "rate_limit": args.rate_limit,
         }
-        serve.run(build(settings, num_replicas=args.replicas), name="gateway", route_prefix="/")
+        serve.run(
+            build(settings, num_replicas=args.replicas, access_log=args.access_log), name="gateway", route_prefix="/"
+        )
         catch_signals()  # ray.init put in its own SIGTERM handler (exit at once); stop cleanly instead
         url = f"http://{args.host}:{args.port}"
         print(f"gateway   {url}  (docs {url}/docs, health {url}/health)", flush=True)

@@ -5,6 +5,7 @@ gateway.py   the Serve deployment (`serve run serve_apps.gateway:app`) and the t
 app.py       build_app(settings): a plain FastAPI app (also runs under uvicorn), /health /ready /metrics
 v1.py        the versioned REST routes under /v1 and the live event stream
 security.py  API keys (X-API-Key) and JWTs (Bearer), scopes, per-key rate limits
+ratelimit.py per-key rate limits counted in Redis, taken in blocks (no Redis round trip per request)
 services.py  what the app holds: settings, the asyncpg pool, the Redis cache, actor handles
 schemas.py   request and response models (requests reject unknown fields)
 errors.py    every error as {"error": {"code", "message", "field"?}}

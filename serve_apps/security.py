@@ -84,11 +84,10 @@ async def principal(
         await check_token_key(svc, who.key_id)
     else:
         raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
-    _, cache = await svc.storage()
     try:
-        allowed, retry_after = await cache.rate_limit_hit(
-            f"gateway:{who.key_id}", svc.settings.rate_limit, svc.settings.rate_window_s
-        )
+        allowed, retry_after = await svc.rate_limits.hit(who.key_id)
+    except ApiError:
+        raise
     except Exception as exc:  # any Redis failure: refuse rather than run unlimited
         raise ApiError(503, "rate_limiter_unavailable", f"cannot count requests in Redis: {exc}") from None
     if not allowed:

@@ -10,10 +10,12 @@ import time
 from typing import Any
 
 import ray
+import redis.asyncio as aioredis
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK
 from serve_apps.errors import ApiError
+from serve_apps.ratelimit import TAKE_LUA, RateLimiter
 from serve_apps.reads import ReadCoalescer
 from serve_apps.settings import GatewaySettings
 from trading.auth import jwt_secret
@@ -40,6 +42,9 @@ class Services:
         self.reads = ReadCoalescer()
         self.instruments: frozenset[str] = frozenset()  # with market data; only ever grows, so never stale
         self.events_cache: LiveCache | None = None  # the runtime's own Redis namespace (its event channels)
+        self.rate_limits = RateLimiter(self._take_hits, settings.rate_limit, settings.rate_window_s)
+        self._redis: aioredis.Redis | None = None  # the rate-limit counters
+        self._take_script: Any = None
 
     # ------------------------------------------------------------------------------------------ storage
     def _urls(self) -> tuple[str, str]:
@@ -87,6 +92,16 @@ class Services:
             checks["actors"] = True
         return checks
 
+    async def _take_hits(self, key: str, hits: int, window_ms: int) -> tuple[int, int]:
+        """Take `hits` from the key's counter in Redis (see `serve_apps.ratelimit`)."""
+        await self.storage()
+        if self._redis is None:
+            self._redis = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=5.0, health_check_interval=30)
+            self._take_script = self._redis.register_script(TAKE_LUA)
+        name = f"{self.settings.redis_namespace}:rl:gateway:{key}"  # the key LiveCache.rate_limit_hit counts
+        count, ttl_ms = await self._take_script(keys=[name], args=[hits, window_ms])
+        return int(count), int(ttl_ms)
+
     async def runtime_events(self) -> LiveCache:
         """Redis under the runtime's namespace, where the order manager publishes its events."""
         await self.storage()
@@ -100,6 +115,8 @@ class Services:
         for cache in (self.cache, self.events_cache):
             if cache is not None:
                 await cache.close()
+        if self._redis is not None:
+            await self._redis.aclose()
 
     # ------------------------------------------------------------------------------------------- actors
     def handle(self, name: str) -> Any:
