@@ -103,6 +103,45 @@ def _call_ceiling(clients: int = 10, calls: int = 3_000) -> float:
     return rate
 
 
+def _three_hops_s(samples: int = 1_000) -> np.ndarray:
+    """The bar-to-order path's shape with no work in it: market data -> strategy -> order manager -> broker,
+    three one-way calls between async actors, each forwarding the next and awaiting it."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Last:
+        def __init__(self) -> None:
+            self.waits: list[int] = []
+
+        async def hop(self, sent_ns: int) -> None:
+            self.waits.append(time.time_ns() - sent_ns)
+
+        async def collected(self) -> list[int]:
+            return self.waits
+
+    @ray.remote(num_cpus=0)
+    class Forward:
+        def __init__(self, following: Any) -> None:
+            self.following = following
+
+        async def hop(self, sent_ns: int) -> None:
+            await self.following.hop.remote(sent_ns)
+
+        async def run(self, n: int) -> None:
+            for _ in range(n):
+                await self.following.hop.remote(time.time_ns())
+
+    last = Last.remote()  # type: ignore[attr-defined]
+    middle = Forward.remote(Forward.remote(last))  # type: ignore[attr-defined]
+    first = Forward.remote(middle)  # type: ignore[attr-defined]
+    ray.get(first.run.remote(50))
+    ray.get(first.run.remote(samples))
+    waits = np.array(ray.get(last.collected.remote())[50:]) / 1e9
+    for handle in (first, middle, last):
+        ray.kill(handle)
+    return waits
+
+
 def _round_trip_s() -> np.ndarray:
     import ray
 
@@ -155,6 +194,7 @@ def main() -> dict[str, float]:
         arrived = {last: wall for _, last, wall in arrivals}
         waits = np.array([(ack - arrived[ts]) / 1e9 for ts, ack in acks if ts in arrived and ack >= arrived[ts]])
         trips = _round_trip_s()
+        hops = _three_hops_s()
     finally:
         if started_ray:
             ray.shutdown()
@@ -176,6 +216,8 @@ def main() -> dict[str, float]:
     print(f"  bar -> order ack  p99  {p99 * 1e3:>12.2f} ms   (target <= 3 round trips + 2 ms = {target * 1e3:.2f} ms)")
     trip99 = float(np.percentile(trips, 99))
     print(f"  Ray actor round trip   {trip * 1e3:>12.2f} ms   (p50 of {len(trips)}; p99 {trip99 * 1e3:.2f} ms)")
+    hop50, hop99 = float(np.percentile(hops, 50)), float(np.percentile(hops, 99))
+    print(f"  3 async hops, no work  {hop50 * 1e3:>12.2f} ms   (p50; p99 {hop99 * 1e3:.2f} ms: the path's floor)")
     return {
         "bars_per_s_1_strategy": rate[1],
         "bars_per_s_10_strategies": rate[10],
@@ -185,6 +227,8 @@ def main() -> dict[str, float]:
         "latency_p99_ms": p99 * 1e3,
         "round_trip_ms": trip * 1e3,
         "latency_target_ms": target * 1e3,
+        "three_hops_p50_ms": hop50 * 1e3,
+        "three_hops_p99_ms": hop99 * 1e3,
     }
 
 
