@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -167,29 +167,31 @@ class OrderManagerActor:
             await self.buffer.flush(self.storage.journal)
 
     async def _persist(self, events: Sequence[Message]) -> None:
-        """Flush the journal, then upsert the rows the events touched and publish the events."""
+        """Flush the journal, then upsert the rows the events touched and publish the events. The journal is
+        the record; the rows are views of the OMS's current state, so they are written concurrently (each row
+        once, with its latest state) and the events go to Redis in one round trip."""
         await self._flush()
         if not events:
             return
         storage = self.storage
         oms = self.oms
         if storage.orders is not None and storage.fills is not None and storage.positions is not None:
-            for cid in dict.fromkeys(event_order_id(e) for e in events):
-                order = oms.orders.get(cid) if cid is not None else None
-                if order is not None:
-                    await storage.orders.upsert(order_row(order, self.stream))
+            orders = [oms.orders.get(cid) for cid in dict.fromkeys(event_order_id(e) for e in events) if cid]
+            await asyncio.gather(*(storage.orders.upsert(order_row(o, self.stream)) for o in orders if o))
+            writes: list[Awaitable[object]] = []
             for event in events:
                 if isinstance(event, OrderFilled):
                     instrument = self.instruments.get(event.fill.instrument_id)
                     currency = instrument.currency if instrument is not None else "USD"
-                    await storage.fills.add(fill_row(event.fill, currency, self.stream))
-                elif isinstance(event, PositionChanged):
-                    position = oms.account_positions.get((event.account_id, event.instrument_id))
-                    if position is not None:
-                        await storage.positions.upsert(position_row(event.account_id, position, self.stream))
+                    writes.append(storage.fills.add(fill_row(event.fill, currency, self.stream)))
+            moved = dict.fromkeys((e.account_id, e.instrument_id) for e in events if isinstance(e, PositionChanged))
+            for account_id, instrument_id in moved:
+                position = oms.account_positions.get((account_id, instrument_id))
+                if position is not None:
+                    writes.append(storage.positions.upsert(position_row(account_id, position, self.stream)))
+            await asyncio.gather(*writes)
         if storage.cache is not None:
-            for event in events:
-                await storage.cache.publish("events", {"stream": self.stream, **event.to_dict()})
+            await storage.cache.publish_many("events", [{"stream": self.stream, **e.to_dict()} for e in events])
 
     # ------------------------------------------------------------------------------------ order path
     def _mark(self, instrument_id: InstrumentId, bar: Bar) -> None:

@@ -81,6 +81,15 @@ class LiveCache:
         receivers: int = await self._client.publish(self._key("ch", channel), dumps(event))
         return receivers
 
+    async def publish_many(self, channel: str, events: list[dict[str, Any]]) -> None:
+        """Send several events to the channel in one round trip, in order."""
+        if not events:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.publish(self._key("ch", channel), dumps(event))
+            await pipe.execute()
+
     def subscribe(self, channel: str) -> Subscription:
         """An async iterator of the channel's events. Use it as `async with cache.subscribe(ch) as events:`
         so the subscription is in place before anything is published (Redis does not keep missed events)."""
