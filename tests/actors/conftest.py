@@ -1,25 +1,10 @@
-"""One local Ray for the actor tests (joined, not restarted, if another test folder started one)."""
+"""Fixtures of the actor tests: real PostgreSQL and Redis for the session (Ray: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-        started = True
-    yield
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

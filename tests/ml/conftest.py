@@ -1,9 +1,7 @@
-"""Fixtures of the ML tests: one local Ray per session (joined if another folder started one), real data."""
+"""Fixtures of the ML tests: real data (Ray: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +14,6 @@ SP500_FILE = ROOT / "data/mplfinance/SP500_NOV2019_IDayRVol.csv"
 MINUTE_FILE = ROOT / "data/backtrader/2006-01-02-volume-min-001.txt"
 FIVE_MINUTE_FILE = ROOT / "data/backtrader/2006-min-005.txt"
 SP500_CONFIG = ROOT / "training/sp500_minute.yaml"
-
-
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-        started = True
-    yield
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,34 @@
+"""Fixtures every test folder shares: one local Ray per test session, joined (never restarted) when another
+folder's tests already started one. Folders that need something else (the gateway's ingress) define their own."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+def _local_ray(num_cpus: int) -> Iterator[None]:
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        started = True
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """Ray with the machine's 2 CPUs (pipelines and ML measure work split across them)."""
+    yield from _local_ray(2)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """Ray with 4 logical CPUs: the live runtime's many small actors."""
+    yield from _local_ray(4)
