@@ -90,9 +90,6 @@ class BrokerActor:
         self.bars_arrived.clear()
         return events
 
-    async def step(self, owner: str, instrument_id: InstrumentId, commands: list[Message], done_ts: int) -> BrokerStep:
-        return (await self.step_many([(owner, instrument_id, commands, done_ts, None)]))[0]
-
     async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
         """Several owners' steps in one call (the order manager groups them): each is
         (owner, instrument, commands, done_ts, next_ts) — the owner finished bar `done_ts`, sent `commands` from
@@ -159,15 +156,6 @@ class BrokerActor:
         }
 
     # ---- for the gateway (issue 5): a person's orders go to an unpaced book (matched as bars arrive)
-
-    async def submit_manual(self, order: Any) -> list[Message]:
-        """Submit (idempotent by client order id), journaled like every broker input, and return the events
-        produced so far."""
-        async with self.lock:
-            await self._ready()
-            events = self.recorder.submit(order)
-            await self._flush()
-            return events
 
     async def submit_many(self, orders: list[Any]) -> list[Message]:
         """Several orders in one call (the order manager groups a person's orders); their events, in order."""

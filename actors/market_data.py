@@ -88,11 +88,6 @@ class MarketDataActor:
                 await asyncio.sleep(RESEND_WAIT_S)
         raise RuntimeError(f"strategy actor {name} did not come back")
 
-    async def replay(
-        self, instrument_id: InstrumentId, bars: BarSeries | list[Bar], batch_size: int = 100, speed: str = "max"
-    ) -> dict[str, Any]:
-        return await self.replay_many({instrument_id: bars}, batch_size, speed)
-
     async def replay_many(
         self, bars: dict[InstrumentId, BarSeries | list[Bar]], batch_size: int = 100, speed: str = "max"
     ) -> dict[str, Any]:

@@ -105,12 +105,6 @@ class ReplaySource:
                 self.sleep(wait)
             yield self.instrument_id, batch
 
-    async def abatches(self) -> AsyncIterator[tuple[InstrumentId, list[Bar]]]:
-        for batch, wait in self._plan():
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield self.instrument_id, batch
-
     def __iter__(self) -> Iterator[tuple[InstrumentId, list[Bar]]]:
         return self.batches()
 
@@ -119,12 +113,8 @@ class ReplaySource:
         previous_ts: int | None = None
         for start in range(0, len(bars), self.batch_size):
             batch = bars[start : start + self.batch_size]
-            wait = 0.0
-            if self._factor is not None and previous_ts is not None:
-                gap = max(0, batch[-1].ts - previous_ts)
-                wait = gap / NS_PER_SECOND / self._factor
+            yield batch, _wait_s(previous_ts, batch, self._factor)
             previous_ts = batch[-1].ts
-            yield batch, wait
 
 
 @dataclass
@@ -144,8 +134,15 @@ class MergedReplay:
         merged = heapq.merge(*(iter(source) for source in self._sources), key=lambda item: item[1][-1].ts)
         previous_ts: int | None = None
         for instrument_id, batch in merged:
-            if self._factor is not None and previous_ts is not None:
-                gap = max(0, batch[-1].ts - previous_ts)
-                await asyncio.sleep(gap / NS_PER_SECOND / self._factor)
+            wait = _wait_s(previous_ts, batch, self._factor)
+            if wait > 0:
+                await asyncio.sleep(wait)
             previous_ts = batch[-1].ts
             yield instrument_id, batch
+
+
+def _wait_s(previous_ts: int | None, batch: list[Bar], factor: float | None) -> float:
+    """Seconds to wait before playing `batch`: the market time since the previous batch, sped up by `factor`."""
+    if factor is None or previous_ts is None:
+        return 0.0
+    return max(0, batch[-1].ts - previous_ts) / NS_PER_SECOND / factor
