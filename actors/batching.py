@@ -42,7 +42,9 @@ class GroupCommit(Generic[Request, Answer]):
                 answers = await self._handle([request for request, _ in group])
             except Exception as error:  # every caller of the group hears it (each may resend)
                 for _, future in group:
-                    future.set_exception(error)
+                    if not future.done():  # a caller that gave up (cancelled) hears nothing
+                        future.set_exception(error)
                 continue
             for (_, future), answer in zip(group, answers, strict=True):
-                future.set_result(answer)
+                if not future.done():
+                    future.set_result(answer)

@@ -383,6 +383,11 @@ class OrderManagerActor:
         created = await self.manual.submit(order)
         return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": created}
 
+    async def submit_manual_many(self, orders: list[Any]) -> list[dict[str, Any] | BaseException]:
+        """`submit_manual` for several orders in one call (a gateway groups the orders it receives together);
+        each answer is that order's result, or the error it alone met."""
+        return await asyncio.gather(*(self.submit_manual(order) for order in orders), return_exceptions=True)
+
     async def _submit_group(self, orders: list[Any]) -> list[bool]:
         async with self.lock:
             oms = self.oms

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK
+from actors.batching import GroupCommit
 from serve_apps.errors import ApiError
 from serve_apps.ratelimit import TAKE_LUA, RateLimiter
 from serve_apps.reads import ReadCoalescer
@@ -21,6 +22,7 @@ from serve_apps.settings import GatewaySettings
 from trading.auth import jwt_secret
 from trading.config import dto_home, external_urls
 from trading.errors import BrokerError, ConfigError, FixRequest, InvalidValue, RetryLater
+from trading.model.orders import Order
 from trading.storage import ApiKeyStore, LiveCache, StorageError, open_pool, ping, start_storage
 
 
@@ -40,6 +42,7 @@ class Services:
         self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
         self.active_keys: dict[str, float] = {}
         self.reads = ReadCoalescer()
+        self.order_writes = GroupCommit(self._submit_orders)
         self.instruments: frozenset[str] = frozenset()  # with market data; only ever grows, so never stale
         self.events_cache: LiveCache | None = None  # the runtime's own Redis namespace (its event channels)
         self.rate_limits = RateLimiter(self._take_hits, settings.rate_limit, settings.rate_window_s)
@@ -147,18 +150,7 @@ class Services:
             ref = getattr(self.handle(name), method).remote(*args)
             return await asyncio.wait_for(ref, timeout_s or self.settings.actor_timeout_s)
         except RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, ConfigError):
-                raise ApiError(422, "invalid_request", str(cause), field=cause.key) from None
-            if isinstance(cause, InvalidValue | FixRequest):
-                raise ApiError(422, "invalid_request", str(cause)) from None
-            if conflict is not None and isinstance(cause, conflict[0]):
-                raise ApiError(409, "conflict", str(cause), field=conflict[1]) from None
-            if isinstance(cause, RetryLater):
-                raise ApiError(503, "broker_unavailable", str(cause), order_state=state) from None
-            if isinstance(cause, BrokerError):
-                raise ApiError(502, "broker_error", str(cause), order_state=state) from None
-            raise ApiError(502, "actor_error", f"{name}.{method} failed: {cause!r}", order_state=state) from None
+            raise self.failure(name, method, exc.cause, state, conflict) from None
         except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
             self._handles.pop(name, None)
             message = f"{name} is unavailable: {type(exc).__name__}"
@@ -168,6 +160,41 @@ class Services:
             raise ApiError(
                 503, "actor_timeout", f"{name}.{method} did not answer in {waited:.1f}s", order_state=state
             ) from None
+
+    @staticmethod
+    def failure(
+        name: str,
+        method: str,
+        cause: BaseException | None,
+        order_state: str | None,
+        conflict: tuple[type[Exception], str | None] | None = None,
+    ) -> ApiError:
+        """The API error for an exception an actor method raised."""
+        if isinstance(cause, ConfigError):
+            return ApiError(422, "invalid_request", str(cause), field=cause.key)
+        if isinstance(cause, InvalidValue | FixRequest):
+            return ApiError(422, "invalid_request", str(cause))
+        if conflict is not None and isinstance(cause, conflict[0]):
+            return ApiError(409, "conflict", str(cause), field=conflict[1])
+        if isinstance(cause, RetryLater):
+            return ApiError(503, "broker_unavailable", str(cause), order_state=order_state)
+        if isinstance(cause, BrokerError):
+            return ApiError(502, "broker_error", str(cause), order_state=order_state)
+        return ApiError(502, "actor_error", f"{name}.{method} failed: {cause!r}", order_state=order_state)
+
+    async def submit_order(self, order: Order) -> dict[str, Any]:
+        """A person's order through the order manager (`submit_manual`). Orders that arrive while one group
+        is on its way form the next group and share one actor call (`submit_manual_many`)."""
+        answer = await self.order_writes.submit(order)
+        if isinstance(answer, BaseException):
+            raise self.failure(ORDER_MANAGER, "submit_manual", answer, "unknown")
+        return answer
+
+    async def _submit_orders(self, orders: list[Order]) -> list[dict[str, Any] | BaseException]:
+        answers: list[dict[str, Any] | BaseException] = await self.call(
+            ORDER_MANAGER, "submit_manual_many", orders, order_write=True
+        )
+        return answers
 
     async def read(self, name: str, method: str, *args: Any, timeout_s: float | None = None) -> Any:
         """A read-only actor call; identical concurrent reads share one call (see `serve_apps.reads`)."""

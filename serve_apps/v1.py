@@ -128,7 +128,7 @@ async def submit_order(body: OrderRequest, svc: Svc, response: Response, _: Trad
         ts_init=time.time_ns(),
         tags={"source": "api"},
     )
-    result = await svc.call(ORDER_MANAGER, "submit_manual", order, order_write=True)
+    result = await svc.submit_order(order)
     existing = result["order"]
     if not result["created"]:
         response.status_code = 200
