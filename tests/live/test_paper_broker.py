@@ -100,3 +100,35 @@ def test_eager_book_matches_as_bars_arrive_and_protocol_reads_report_the_truth()
     reconciliation = asyncio.run(paper.reconcile(0))
     assert reconciliation.open_orders == [] and len(reconciliation.fills) == 1
     assert asyncio.run(paper.get_order(ClientOrderId("s1-000001"))).status is OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+def _owned(owner: str, seq: int, created_at: int, side: OrderSide, reduce_only: bool = False) -> Order:
+    return Order(
+        client_order_id=ClientOrderId(f"{owner}-{seq:06d}"),
+        strategy_id=StrategyId(owner),
+        instrument_id=IID,
+        side=side,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(1),
+        ts_init=BARS[created_at].ts,
+        reduce_only=reduce_only,
+    )
+
+
+def test_a_paced_book_judges_reduce_only_by_its_own_fills_not_the_shared_account() -> None:
+    """As in each strategy's own backtest: b's reduce-only sell of a position b does not hold is canceled
+    although the account is long (a bought); once b is short and the account flat, a's reduce-only sell still
+    closes a's long. Judged by the account's position, both would go the other way."""
+    paper = broker()
+    paper.on_bars(IID, BARS)
+    paper.pace("a")
+    paper.pace("b")
+    paper.step("a", IID, [SubmitOrder(_owned("a", 1, 1, OrderSide.BUY))], BARS[1].ts)
+    assert paper.ledger.quantity(IID) == 1
+    refused = paper.step("b", IID, [SubmitOrder(_owned("b", 1, 2, OrderSide.SELL, reduce_only=True))], BARS[2].ts)
+    assert [getattr(e, "reason", "")[:11] for e in refused.events][-1] == "REDUCE_ONLY"
+    paper.step("b", IID, [SubmitOrder(_owned("b", 2, 3, OrderSide.SELL))], BARS[3].ts)
+    assert paper.ledger.quantity(IID) == 0
+    closed = paper.step("a", IID, [SubmitOrder(_owned("a", 2, 4, OrderSide.SELL, reduce_only=True))], BARS[4].ts)
+    assert [e.fill.side for e in closed.events if isinstance(e, OrderFilled)] == [OrderSide.SELL]
+    assert paper.ledger.quantity(IID) == -1  # b's short is all that is left

@@ -16,6 +16,9 @@ matched against bar j+1, j+2, ... in order, and a cancel decided at bar j+1 land
 exactly the backtest's per-bar order (match, strategy, session end). A book that is not paced (orders sent
 through the plain protocol by a person or another client) is matched eagerly as bars arrive.
 
+A paced book judges reduce-only orders (and whether a fill opens or grows a position) by its own fills, as
+its strategy's backtest does, not by the account's position, which other strategies move too.
+
 Known limits (documented, not hidden): orders of different books in the same bar are matched book by book,
 so a shared volume cap or a funds check between two strategies can differ from a single merged book.
 """
@@ -52,6 +55,7 @@ from trading.sim.venue import SimulatedVenue
 
 NEVER = -(2**62)  # a timestamp before every bar
 DEFAULT_BAR_BUFFER = 20_000
+SHADOW_CASH = Decimal(10) ** 15  # a shadow never refuses for funds: the real account decides that
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class PaperBroker:
         self._bars: dict[InstrumentId, _BarBuffer] = {}
         self._books: dict[str, _Book] = {}
         self._owner_of: dict[ClientOrderId, str] = {}
+        self._fill_after: dict[str, int] = {}  # trade id -> done_ts of the paced step that reported it
         self.connected = False
 
     @classmethod
@@ -151,6 +156,30 @@ class PaperBroker:
     ) -> PaperBroker:
         return cls(Account.open(account_id, starting_cash, currency), config, name=name)
 
+    @classmethod
+    def shadow(
+        cls,
+        owner: str,
+        instrument: Instrument,
+        config: SimConfig | None,
+        bar_interval_ns: int | None,
+        *,
+        trades_so_far: int,
+        position: Decimal,
+        bars: Sequence[Bar],
+    ) -> PaperBroker:
+        """A private broker holding only `owner`'s paced book, with no orders, `position` held, `bars` buffered
+        and fill ids continuing after `trades_so_far`: the owner's book as its real paper broker holds it
+        whenever the owner has no live orders. A strategy host predicts its broker's answers with it
+        (`trading.live.optimistic`)."""
+        broker = cls.open(SHADOW_CASH, instrument.currency, config, name=f"shadow-{owner}")
+        broker.register(instrument, bar_interval_ns)
+        book = broker._book(owner)
+        broker._pace(book, {instrument.id: position})
+        book.venue.continue_trade_ids(trades_so_far)
+        broker.on_bars(instrument.id, bars)
+        return broker
+
     # ------------------------------------------------------------------------------------------ set-up
     def register(self, instrument: Instrument, bar_interval_ns: int | None = None) -> None:
         """Make `instrument` tradable; `bar_interval_ns` decides which bar ends a session (inferred if None)."""
@@ -161,7 +190,7 @@ class PaperBroker:
 
     def pace(self, owner: str) -> None:
         """Match `owner`'s orders only as its host reports progress through `step` (exact backtest parity)."""
-        self._book(owner).paced = True
+        self._pace(self._book(owner))
 
     # ------------------------------------------------------------------------------------- market data
     def on_bars(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> list[Message]:
@@ -193,7 +222,7 @@ class PaperBroker:
     ) -> BrokerStep:
         """`owner` finished bar `done_ts` and sent `commands` from it: apply them, match the next bar, report."""
         book = self._book(owner)
-        book.paced = True
+        self._pace(book)
         buffer = self._buffer(instrument_id)
         self._catch_up(book, instrument_id, done_ts, end_last=False)
         self._apply_commands(book, instrument_id, commands, done_ts)
@@ -206,7 +235,11 @@ class PaperBroker:
         if nxt < len(buffer.ts) and buffer.ts[nxt] > book.matched.get(instrument_id, NEVER):
             self._match(book, instrument_id, nxt)
         horizon = max(book.matched.get(instrument_id, NEVER), book.done[instrument_id])
-        return BrokerStep(self._drain(book), horizon)
+        events = self._drain(book)
+        for event in events:
+            if isinstance(event, OrderFilled):
+                self._fill_after[event.fill.trade_id] = done_ts
+        return BrokerStep(events, horizon)
 
     def all_orders(self) -> list[Order]:
         """Every order the venue holds (open and closed), book by book."""
@@ -338,6 +371,7 @@ class PaperBroker:
             positions=self.position_reports(),
             account=self.account_report(),
             ts=max(last, 0),
+            fill_after_ts=dict(self._fill_after),
         )
 
     # ---------------------------------------------------------------------------------------- internals
@@ -348,6 +382,11 @@ class PaperBroker:
             book = _Book(owner, SimulatedVenue(self.ledger, config), paced=False)
             self._books[owner] = book
         return book
+
+    @staticmethod
+    def _pace(book: _Book, position: dict[InstrumentId, Decimal] | None = None) -> None:
+        book.paced = True
+        book.venue.judge_by_own_position(position)
 
     def _buffer(self, instrument_id: InstrumentId) -> _BarBuffer:
         buffer = self._bars.get(instrument_id)

@@ -95,6 +95,10 @@ class ReconciliationReport:
     positions: list[PositionReport]
     account: AccountReport
     ts: int
+    # Trade id -> the bar after whose `on_bar` the owning strategy got the fill (a paper broker's paced books
+    # know it: the step's `done_ts`), so a fill booked by reconciliation lands where a restarted strategy
+    # replays it. Venues that do not know it leave it empty and such fills are booked at `ts`.
+    fill_after_ts: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -278,7 +278,7 @@ class OrderManager:
             if fill.trade_id in self._trade_ids:
                 continue
             event = OrderFilled(fill)
-            self._record(event, ts, f"fill:{fill.trade_id}")
+            self._record(event, report.fill_after_ts.get(fill.trade_id, ts), f"fill:{fill.trade_id}")
             out.append(event)
             out.append(self._mismatch("missing_fill", fill.to_dict(), ts, f"fill:{fill.trade_id}"))
         venue_open = {r.client_order_id: r for r in report.open_orders}

@@ -130,9 +130,22 @@ class SimulatedVenue:
         self.working_by_id: dict[ClientOrderId, _Working] = self._working
         self._held: dict[ClientOrderId, list[Order]] = {}  # OTO parent -> children waiting for its fill
         self._trade_seq = 0
+        # None: reduce-only and "opens or grows a position" are judged on the account's position. A dict: on
+        # this venue's own fills (a paper broker's book for one strategy of several sharing an account).
+        self.own_positions: dict[InstrumentId, Decimal] | None = None
         self.last_bars: dict[InstrumentId, Bar] = {}  # hot loops may set this directly when nothing works
         self._volume_left: dict[InstrumentId, Decimal | None] = {}
         self._volume_ts: dict[InstrumentId, int] = {}  # the bar `_volume_left` belongs to
+
+    def judge_by_own_position(self, positions: dict[InstrumentId, Decimal] | None = None) -> None:
+        """Judge reduce-only orders (and whether a fill opens or grows a position) by this venue's own fills,
+        starting from `positions`, instead of by the shared account's position."""
+        if self.own_positions is None:
+            self.own_positions = dict(positions or {})
+
+    def continue_trade_ids(self, trades_so_far: int) -> None:
+        """Number the next fill after `trades_so_far`, as a venue that already booked that many fills would."""
+        self._trade_seq = trades_so_far
 
     # ------------------------------------------------------------------------------------------ queries
     @property
@@ -457,7 +470,8 @@ class SimulatedVenue:
     ) -> list[Message]:
         order = working.order
         config = self.config
-        held = self.account.quantity(order.instrument_id)
+        own = self.own_positions
+        held = self.account.quantity(order.instrument_id) if own is None else own.get(order.instrument_id, ZERO)
         increases = not held or (held > 0) == (order.side is _BUY)
         if order.reduce_only:
             if increases:
@@ -491,6 +505,8 @@ class SimulatedVenue:
             self._volume_left[order.instrument_id] = left - quantity
         status = order.record_fill(quantity, price, ts)
         change = self.account.apply_fill(fill)
+        if own is not None:
+            own[order.instrument_id] = held + (quantity if order.side is _BUY else -quantity)
         events: list[Message] = [OrderFilled(fill, change.quantity, change.realized_pnl)]
         if status not in OPEN_STATUSES:
             self._working.pop(order.client_order_id, None)
