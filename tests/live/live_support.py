@@ -41,25 +41,30 @@ def fill_key(fill: Fill) -> tuple[object, ...]:
 
 
 def build_live(
-    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, **host_options: Any
+    spec: BacktestSpec,
+    strategy_class: StrategyType,
+    series: BarSeries,
+    *,
+    optimistic: bool = False,
+    **host_options: Any,
 ) -> tuple[LiveLoop, StrategyHost]:
     instrument = build_instrument(spec, series)
     config = build_config(strategy_class, {"instrument_id": str(instrument.id), "size": spec.size, **spec.params})
     broker = PaperBroker.open(Decimal(spec.cash), instrument.currency, spec.sim_config())
-    broker.register(instrument, infer_bar_interval(series.ts))
-    loop = LiveLoop(broker)
+    loop = LiveLoop(broker, optimistic=optimistic)
     host = StrategyHost(strategy_class(config), instrument, **host_options)
-    loop.add_strategy(host)
+    loop.add_strategy(host, infer_bar_interval(series.ts))
     return loop, host
 
 
 def run_live(
-    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, batch_size: int
+    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, batch_size: int, *, optimistic: bool = False
 ) -> tuple[LiveLoop, StrategyHost]:
-    loop, host = build_live(spec, strategy_class, series)
-    loop.run(ReplaySource(host.instrument_id, series, batch_size=batch_size))
+    """Returns the loop and its host at the end (a rebuilt one, if the host diverged from its predictions)."""
+    loop, _ = build_live(spec, strategy_class, series, optimistic=optimistic)
+    loop.run(ReplaySource(loop.hosts[0].instrument_id, series, batch_size=batch_size))
     loop.stop()
-    return loop, host
+    return loop, loop.hosts[0]
 
 
 def backtest(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> BacktestResult:

@@ -12,7 +12,15 @@ from trading.backtest.runner import BacktestSpec
 from trading.brokers.protocol import PositionReport
 from trading.data.bars import BarSeries
 from trading.errors import ConfigError
-from trading.live import HostState, InMemoryJournal, OrderManager, ReconciliationMismatch, ReplaySource, StrategyHost
+from trading.live import (
+    HostState,
+    InMemoryJournal,
+    OrderManager,
+    ReconciliationMismatch,
+    ReplaySource,
+    StrategyHost,
+    rebuild_host,
+)
 from trading.messages import OrderCanceled, OrderFilled
 
 from .live_support import ORB_PARAMS, ORB_SPEC, SP500_MINUTE, backtest, build_live, fill_key, run_live, series_for
@@ -134,13 +142,10 @@ def test_a_host_rebuilt_mid_run_from_the_journal_continues_with_exactly_the_back
     cut = 700  # mid-day, with a bracket working
     loop.on_bars(host.instrument_id, bars[:cut])
     # The strategy process dies: a new host replays the history with what the OMS recorded for it.
-    loop.hosts.remove(host)
-    reborn = StrategyHost(cls(host.strategy.config), host.instrument_obj)
-    reborn.load_journal(loop.oms.history(host.strategy_id))
-    loop.hosts.append(reborn)
-    reborn.start()
-    reborn.on_bars(bars[:cut])
-    loop.drive(reborn)
+    reborn = rebuild_host(host, loop.oms.history(host.strategy_id), bars[:cut])
+    runner = loop.runners[0]
+    runner.rebuilt(reborn)
+    loop.drive(runner)
     assert reborn.order_seq == host.order_seq
     assert [o.status for o in reborn.orders.values()] == [o.status for o in host.orders.values()]
     loop.on_bars(host.instrument_id, bars[cut:])

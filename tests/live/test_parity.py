@@ -24,17 +24,24 @@ def test_every_builtin_strategy_is_in_the_parity_matrix() -> None:
     assert {name for name, *_ in CASES} == set(BUILTIN)
 
 
+@pytest.mark.parametrize("optimistic", [False, True], ids=["waiting", "optimistic"])
 @pytest.mark.parametrize("fill", ["next_open", "close"])
 @pytest.mark.parametrize(("name", "path", "params", "extra"), CASES, ids=[f"{c[0]}-{c[1].stem}" for c in CASES])
 def test_live_loop_fills_equal_the_backtest_at_batch_sizes_1_7_500(
-    name: str, path: Path, params: dict[str, Any], extra: dict[str, Any], fill: str
+    name: str, path: Path, params: dict[str, Any], extra: dict[str, Any], fill: str, optimistic: bool
 ) -> None:
+    """`optimistic`: the host steps ahead on its shadow broker's predictions, confirmed per batch; for one
+    strategy with no risk limits every prediction must hold (no divergence) and must have been used."""
     spec = BacktestSpec(data=str(path), strategy=name, params=params, fill=fill, **extra)
     series = series_for(path, extra.get("timezone", "UTC"))
     expected = backtest(spec, BUILTIN[name], series)
     assert expected.fills, "a parity check without fills proves nothing"
     for batch_size in (1, 7, 500):
-        loop, host = run_live(spec, BUILTIN[name], series, batch_size)
+        loop, host = run_live(spec, BUILTIN[name], series, batch_size, optimistic=optimistic)
+        if optimistic:
+            status = loop.runners[0].status()
+            assert status["divergences"] == 0, batch_size
+            assert batch_size == 1 or status["predicted_steps"] > 0, batch_size
         broker = loop.broker
         assert [fill_key(f) for f in broker.fills] == [fill_key(f) for f in expected.fills], batch_size
         assert broker.equity() == expected.final_value, batch_size

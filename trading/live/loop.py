@@ -8,14 +8,15 @@ built-in strategy through it against the backtester.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from trading.data.bars import Bar
 from trading.live.market_data import MarketDataFeed
 from trading.live.oms import OrderManager
-from trading.live.strategy_host import HostStep, StrategyHost
+from trading.live.optimistic import OptimisticHost, Outcome, ShadowSpec, StepAnswer
+from trading.live.strategy_host import HostState, HostStep, StrategyHost
 from trading.messages import Message, OrderDenied, RiskStateChanged, SubmitOrder
 from trading.model.identifiers import InstrumentId
 from trading.model.orders import OrderStatus
@@ -54,20 +55,49 @@ def route_commands(step: HostStep, risk: RiskEngine, oms: OrderManager) -> Route
     return RoutedCommands(to_broker, to_strategy)
 
 
+def route_steps(
+    steps: Sequence[HostStep],
+    risk: RiskEngine,
+    oms: OrderManager,
+    mark: Callable[[HostStep], None] | None = None,
+) -> list[RoutedCommands]:
+    """`route_commands` for one strategy's steps in bar order (`mark` first marks each step's bar), stopping
+    after the first step with a denial: a host stepping ahead on predicted answers decided the later steps
+    assuming the order went through (`trading.live.optimistic`), so they must not reach a broker."""
+    routed: list[RoutedCommands] = []
+    for step in steps:
+        if mark is not None:
+            mark(step)
+        routed.append(route_commands(step, risk, oms))
+        if any(isinstance(event, OrderDenied) for event in routed[-1].to_strategy):
+            break
+    return routed
+
+
 @dataclass
 class LiveLoop:
+    """`optimistic`: hosts step ahead on their paper broker's predicted answers (`trading.live.optimistic`),
+    confirmed per batch; a divergence rebuilds the host from the order manager's record, as a restart does."""
+
     broker: PaperBroker
     oms: OrderManager = field(default_factory=OrderManager)
     risk: RiskEngine = field(default_factory=RiskEngine)
     feed: MarketDataFeed = field(default_factory=MarketDataFeed)
-    hosts: list[StrategyHost] = field(default_factory=list)
+    runners: list[OptimisticHost] = field(default_factory=list)
     events: list[Message] = field(default_factory=list)  # denials, rejections, risk changes, market-data rejects
+    optimistic: bool = False
+    history: dict[InstrumentId, list[Bar]] = field(default_factory=dict)  # what a rebuilt host replays
 
-    def add_strategy(self, host: StrategyHost) -> None:
+    @property
+    def hosts(self) -> list[StrategyHost]:
+        return [runner.host for runner in self.runners]
+
+    def add_strategy(self, host: StrategyHost, bar_interval_ns: int | None = None) -> None:
         self.oms.register(host.instrument_obj)
-        self.broker.register(host.instrument_obj)
+        self.broker.register(host.instrument_obj, bar_interval_ns)
         self.broker.pace(host.strategy_id)
-        self.hosts.append(host)
+        shadow = ShadowSpec(self.broker.config, bar_interval_ns) if self.optimistic else None
+        self.runners.append(OptimisticHost(host, shadow))
         host.start()
 
     def run(self, source: Iterable[tuple[InstrumentId, Sequence[Bar]]]) -> None:
@@ -79,28 +109,38 @@ class LiveLoop:
         self.events += rejected
         if not good:
             return
+        self.history.setdefault(instrument_id, []).extend(good)
         self.oms.on_bar(instrument_id, good[-1])
         self.oms.apply(self.broker.on_bars(instrument_id, good))
-        for host in self.hosts:
-            if host.instrument_id == instrument_id:
-                host.on_bars(good)
-                self.drive(host)
+        for runner in self.runners:
+            if runner.host.instrument_id == instrument_id:
+                runner.on_bars(good)
+                self.drive(runner)
 
-    def drive(self, host: StrategyHost) -> None:
-        """Step `host` as far as the data and the broker allow."""
+    def drive(self, runner: OptimisticHost) -> None:
+        """Step a host as far as the data and the broker allow."""
         while True:
-            step = host.advance()
-            if step.needs_sync_after_ts is None:
+            plan = runner.plan()
+            if not plan.steps:
                 return
-            routed = route_commands(step, self.risk, self.oms)
-            self.events += [e for e in routed.to_strategy if isinstance(e, OrderDenied)]
-            host.apply_events(routed.to_strategy)
-            before = host.horizon_ts
-            result = self.broker.step(host.strategy_id, host.instrument_id, routed.to_broker, step.needs_sync_after_ts)
-            self.oms.apply(result.events, after_ts=step.needs_sync_after_ts)
-            host.apply_events(result.events, result.horizon_ts)
-            if not step.commands and host.horizon_ts <= before:
+            outcome = runner.confirm(plan, self._route(runner.host, plan.host_steps))
+            if outcome is Outcome.WAITING:
                 return  # the broker has no newer bar yet: wait for market data
+            if outcome is Outcome.DIVERGED:
+                old = runner.host
+                records = self.oms.history(old.strategy_id)
+                runner.rebuilt(rebuild_host(old, records, self.history.get(old.instrument_id, [])))
+
+    def _route(self, host: StrategyHost, steps: list[HostStep]) -> list[StepAnswer]:
+        """What the order manager actor does with a strategy's steps: risk, record, step the broker, book."""
+        answers: list[StepAnswer] = []
+        for step, routed in zip(steps, route_steps(steps, self.risk, self.oms), strict=False):
+            self.events += [e for e in routed.to_strategy if isinstance(e, OrderDenied)]
+            after_ts = step.needs_sync_after_ts or 0
+            result = self.broker.step(host.strategy_id, host.instrument_id, routed.to_broker, after_ts)
+            self.oms.apply(result.events, after_ts=after_ts)
+            answers.append((routed.to_strategy, result.events, result.horizon_ts))
+        return answers
 
     def set_kill_switch(self, on: bool, reason: str, now_ns: int = 0) -> RiskStateChanged | None:
         change = self.risk.set_kill_switch(on, reason, now_ns)
@@ -111,3 +151,16 @@ class LiveLoop:
     def stop(self) -> None:
         for host in self.hosts:
             host.stop()
+
+
+def rebuild_host(old: StrategyHost, records: Iterable[tuple[int, Message]], bars: Sequence[Bar]) -> StrategyHost:
+    """A fresh host for `old`'s strategy (same class, parameters and id) that replays `bars` receiving the
+    recorded events where `old` received them, sending nothing: the restart path, in process."""
+    strategy = type(old.strategy)(old.strategy.config, old.strategy_id)
+    host = StrategyHost(strategy, old.instrument_obj, history_cap=old.history_cap)
+    host.load_journal(records)
+    host.start()
+    if old.state is HostState.PAUSED:
+        host.pause()
+    host.on_bars(bars)
+    return host

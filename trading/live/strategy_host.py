@@ -152,6 +152,7 @@ class StrategyHost:
             raise ConfigError(f"history_cap must be at least 1, got {history_cap}", key="history_cap")
         self.strategy = strategy
         self.instrument_obj = instrument
+        self.history_cap = history_cap
         strategy.instrument_id = instrument.id
         self.state = HostState.CREATED
         self.order_seq = order_seq
@@ -297,6 +298,17 @@ class StrategyHost:
     @property
     def pending_bars(self) -> int:
         return self._history.end - self._next
+
+    @property
+    def has_live_orders(self) -> bool:
+        """An order is working at the broker, or sent and not answered yet."""
+        return bool(self._live)
+
+    def bars_from_last_stepped(self) -> list[Bar]:
+        """The last bar stepped (if any) and every buffered bar after it."""
+        history = self._history
+        first = max(self._next - 1, history.start)
+        return [history.bar(k) for k in range(first, history.end)]
 
     # -------------------------------------------------------------------------------- TradingContext
     def submit(self, order: Order) -> None:
