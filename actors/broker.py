@@ -11,6 +11,7 @@ from typing import Any
 
 import ray
 
+from actors.packing import packed
 from actors.storage import ActorStorage
 from trading.brokers.paper import BrokerStep, PaperBroker
 from trading.brokers.protocol import AccountReport, PositionReport, ReconciliationReport
@@ -88,7 +89,7 @@ class BrokerActor:
             await self._flush()
         self.bars_arrived.set()  # wake steps waiting for these bars
         self.bars_arrived.clear()
-        return events
+        return packed(events)
 
     async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
         """Several owners' steps in one call (the order manager groups them): each is
@@ -109,7 +110,7 @@ class BrokerActor:
             for _, _, commands, done, _ in requests:
                 if commands and len(self.acks) < ACK_LOG_CAP:
                     self.acks.append((done, now))  # for the bar-to-order latency benchmark
-            return results
+            return packed(results)
 
     async def _bars_through(self, instrument_id: InstrumentId, ts: int) -> None:
         deadline = time.monotonic() + BAR_WAIT_S

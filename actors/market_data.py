@@ -6,21 +6,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import ray
 from ray.exceptions import RayActorError
 
+from actors.packing import packed
 from actors.storage import call_with_retry
 from trading.data.bars import Bar, BarSeries
 from trading.live import MarketDataFeed, MergedReplay
-from trading.messages import MarketDataRejected
+from trading.messages import MarketDataRejected, Message
 from trading.model.identifiers import InstrumentId
 
 RESEND_WAIT_S = 0.2
 RESEND_ATTEMPTS = 300
 ARRIVAL_LOG_CAP = 100_000  # a restarting strategy actor takes seconds, not minutes
+IN_FLIGHT = 2  # batches on their way at once: a strategy done with one starts the next without a barrier
 
 
 @ray.remote
@@ -37,6 +40,9 @@ class MarketDataActor:
         self.arrivals: list[tuple[int, int, int]] = []  # (first bar ts, last bar ts, wall ns) per batch
         self.replaying = False
         self._handles: dict[str, Any] = {}
+        # One batch at a time per recipient, in order: Ray does not promise that an async actor starts calls in
+        # the order they were sent, and a recipient keeps only bars newer than the last it has.
+        self._in_order: dict[str, asyncio.Lock] = {}
 
     async def subscribe(self, instrument_id: InstrumentId, actor_name: str) -> None:
         names = self.subscribers.setdefault(instrument_id, [])
@@ -44,7 +50,7 @@ class MarketDataActor:
             names.append(actor_name)
 
     async def history(self, instrument_id: InstrumentId) -> list[Bar]:
-        return list(self.history_bars.get(instrument_id, []))
+        return packed(list(self.history_bars.get(instrument_id, [])))
 
     async def publish(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> int:
         """Validate and deliver one batch; returns how many bars were accepted."""
@@ -59,23 +65,36 @@ class MarketDataActor:
         for name in (*self.broker_names, self.order_manager):
             if name not in self._handles:
                 self._handles[name] = ray.get_actor(name, namespace=self.namespace)
-        brokers = [self._handles[name] for name in self.broker_names]
         oms = self._handles[self.order_manager]
+        batch = packed(good)  # pickled once for every recipient
+
+        async def to_broker(name: str) -> list[Message]:
+            async with self._lock_for(name):
+                call = functools.partial(self._handles[name].on_bars.remote, instrument_id, batch)
+                events: list[Message] = await call_with_retry(call, "broker on_bars")
+                return events
 
         async def to_books() -> None:
-            answers = await asyncio.gather(
-                *(call_with_retry(functools.partial(b.on_bars.remote, instrument_id, good), "on_bars") for b in brokers)
-            )
-            events = [event for answer in answers for event in answer]
-            await call_with_retry(lambda: oms.on_bars.remote(instrument_id, good, events), "order manager on_bars")
+            answers = await asyncio.gather(*(to_broker(name) for name in self.broker_names))
+            events = packed([event for answer in answers for event in answer])
+            async with self._lock_for(self.order_manager):
+                await call_with_retry(lambda: oms.on_bars.remote(instrument_id, batch, events), "order manager on_bars")
 
         # The broker and every strategy get the batch at once (the broker paces each strategy's book, and a
         # strategy's step waits at the broker for bars it already has): no hop before a strategy sees a bar.
         names = self.subscribers.get(instrument_id, [])
-        await asyncio.gather(to_books(), *(self._deliver(name, good) for name in names))
+        await asyncio.gather(to_books(), *(self._deliver(name, batch) for name in names))
         return len(good)
 
+    def _lock_for(self, recipient: str) -> asyncio.Lock:
+        # Waiters acquire an asyncio.Lock first come, first served: batches go out in the order published.
+        return self._in_order.setdefault(recipient, asyncio.Lock())
+
     async def _deliver(self, name: str, bars: list[Bar]) -> None:
+        async with self._lock_for(name):
+            await self._push(name, bars)
+
+    async def _push(self, name: str, bars: list[Bar]) -> None:
         """Push to a strategy actor; if it died, wait for its restart and push again (idempotent by ts)."""
         for _ in range(RESEND_ATTEMPTS):
             try:
@@ -93,10 +112,18 @@ class MarketDataActor:
     ) -> dict[str, Any]:
         """Play several instruments' bars as one market, batches interleaved in time order."""
         self.replaying = True
+        pending: deque[asyncio.Task[int]] = deque()
         try:
+            # Calls from here to each actor start in the order they were sent, so batches stay in order.
             async for iid, batch in MergedReplay(bars, batch_size=batch_size, speed=speed).abatches():
-                await self.publish(iid, batch)
+                pending.append(asyncio.create_task(self.publish(iid, batch)))
+                if len(pending) >= IN_FLIGHT:
+                    await pending.popleft()
+            while pending:
+                await pending.popleft()
         finally:
+            for task in pending:
+                task.cancel()
             self.replaying = False
         return await self.status()
 

@@ -25,6 +25,7 @@ from actors.strategy import StrategyActor
 from strategies import resolve_strategy
 from trading.data.bars import Bar, BarSeries
 from trading.errors import ConfigError
+from trading.live.optimistic import ShadowSpec
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
 from trading.strategy import build_config
@@ -65,6 +66,9 @@ class RuntimeSpec:
     # broker (a paper account with `starting_cash`) trades every instrument; a strategy picks one of each.
     more_instruments: tuple[Instrument, ...] = ()
     more_brokers: tuple[str, ...] = ()
+    # Strategies step ahead on their paper broker's predicted answers, confirmed once per batch
+    # (`trading.live.optimistic`); False: every order waits for its answer before the next bar.
+    optimistic: bool = True
 
     @property
     def instruments(self) -> list[Instrument]:
@@ -161,6 +165,8 @@ class OrchestratorActor:
         sid = strategy_id_of(strategy)
         name = strategy_name(sid)
         instrument, broker = spec.instrument_of(strategy), spec.broker_of(strategy)
+        interval = spec.bar_interval_ns if instrument.id == spec.instrument.id else None
+        shadow = ShadowSpec(spec.sim, interval) if spec.optimistic else None
         await self.children[broker_name(broker)].pace.remote(sid)
         self.children[name] = StrategyActor.options(**self._options(name)).remote(  # type: ignore[attr-defined]
             spec.namespace,
@@ -172,6 +178,7 @@ class OrchestratorActor:
             market_data=MARKET_DATA,
             live_from_ts=live_from_ts,
             broker=broker,
+            shadow=shadow,
         )
         await self.children[MARKET_DATA].subscribe.remote(instrument.id, name)
         self.strategies[sid] = strategy

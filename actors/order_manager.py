@@ -27,10 +27,11 @@ from typing import Any
 import ray
 
 from actors.batching import GroupCommit
+from actors.packing import packed
 from actors.storage import ActorStorage, call_with_retry
 from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
-from trading.live import BufferedJournal, InMemoryJournal, OrderManager, route_commands
+from trading.live import BufferedJournal, InMemoryJournal, OrderManager, RoutedCommands, route_steps
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
 from trading.live.strategy_host import HostStep
@@ -44,11 +45,11 @@ Answer = tuple[list[Message], list[Message], int]  # (answers to the commands, b
 
 @dataclass
 class _Route:
-    """One strategy step waiting for its turn at the broker."""
+    """One strategy's steps (in bar order) waiting for their turn at the broker."""
 
     strategy_id: StrategyId
     instrument_id: InstrumentId
-    step: HostStep
+    steps: list[HostStep]
     broker: str
 
 
@@ -86,6 +87,7 @@ class OrderManagerActor:
         self.rebuilt_from = 0
         self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
         self.routes = GroupCommit(self._route_group)
+        self.routed_steps = 0  # strategy steps received; `routes.requests` counts the calls that carried them
         self.manual = GroupCommit(self._submit_group)
         self._handles: dict[str, Any] = {}
 
@@ -223,61 +225,88 @@ class OrderManagerActor:
     async def route(
         self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep, broker: str | None = None
     ) -> Answer:
-        """Risk-check and record a strategy's commands, step its broker (default: the runtime's first); returns
-        (answers, events, horizon). Resending the same step (after this actor or the broker restarted) is safe."""
-        assert step.needs_sync_after_ts is not None
+        """`route_many` for one step."""
+        answers = await self._route_steps(strategy_id, instrument_id, [step], broker)
+        return answers[0]
+
+    async def route_many(
+        self, strategy_id: StrategyId, instrument_id: InstrumentId, steps: list[HostStep], broker: str | None = None
+    ) -> list[Answer]:
+        """Risk-check and record a strategy's steps in bar order, step its broker (default: the runtime's first)
+        with them, and answer (answers, events, horizon) per step. Stops after the first step with a denial (the
+        strategy stepped past it on predicted answers; it is rebuilt from the record), so the answer may be
+        shorter than `steps`. Resending the same steps (after this actor or the broker restarted) is safe."""
+        return packed(await self._route_steps(strategy_id, instrument_id, steps, broker))
+
+    async def _route_steps(
+        self, strategy_id: StrategyId, instrument_id: InstrumentId, steps: list[HostStep], broker: str | None
+    ) -> list[Answer]:
+        assert all(step.needs_sync_after_ts is not None for step in steps)
         await self._ready()
         account = broker or next(iter(self.brokers))
         if account not in self.brokers:
             raise ValueError(f"unknown broker {account!r}; this runtime has {sorted(self.brokers)}")
-        for command in step.commands:
-            if isinstance(command, SubmitOrder) and not command.order.broker:
-                command.order.broker = account  # positions are kept per broker account
-        return await self.routes.submit(_Route(strategy_id, instrument_id, step, account))
+        for step in steps:
+            for command in step.commands:
+                if isinstance(command, SubmitOrder) and not command.order.broker:
+                    command.order.broker = account  # positions are kept per broker account
+        self.routed_steps += len(steps)
+        return await self.routes.submit(_Route(strategy_id, instrument_id, steps, account))
 
-    async def _route_group(self, group: list[_Route]) -> list[Answer]:
+    async def _route_group(self, group: list[_Route]) -> list[list[Answer]]:
         async with self.lock:
             oms = self.oms
-            routed = []
+            routed: list[list[RoutedCommands]] = []
             for route in group:
-                if route.step.last_bar is not None:
-                    self._mark(route.instrument_id, route.step.last_bar)
-                routed.append(route_commands(route.step, self.risk, oms))
-            await self._persist([e for r in routed for e in r.to_strategy])  # write-ahead: durable before sent
-            results: list[BrokerStep | None] = [None] * len(group)
+                iid = route.instrument_id
+                marked = functools.partial(self._mark_step, iid)
+                routed.append(route_steps(route.steps, self.risk, oms, marked))
+            await self._persist([e for steps in routed for r in steps for e in r.to_strategy])  # write-ahead
+            results: list[list[BrokerStep]] = [[] for _ in group]
             failed: set[str] = set()
             for account in dict.fromkeys(route.broker for route in group):  # one call per broker
                 picked = [k for k, route in enumerate(group) if route.broker == account]
                 requests = [
-                    (group[k].strategy_id, group[k].instrument_id, routed[k].to_broker, sync_ts, group[k].step.next_ts)
+                    (group[k].strategy_id, group[k].instrument_id, r.to_broker, step.needs_sync_after_ts, step.next_ts)
                     for k in picked
-                    for sync_ts in (group[k].step.needs_sync_after_ts,)
+                    for step, r in zip(group[k].steps, routed[k], strict=False)
                 ]
                 broker = self._actor(self.brokers[account])
                 try:
-                    answers = await broker.step_many.remote(requests)
+                    answers = await broker.step_many.remote(packed(requests))
                 except ray.exceptions.RayActorError:
                     failed.add(account)  # the broker died: resend (idempotent), then reconcile its lost answer
-                    answers = await call_with_retry(functools.partial(broker.step_many.remote, requests), "broker step")
-                for k, result in zip(picked, answers, strict=True):
-                    results[k] = result
-            done = [result for result in results if result is not None]
+                    resend = functools.partial(broker.step_many.remote, packed(requests))
+                    answers = await call_with_retry(resend, "broker step")
+                answered = iter(answers)
+                for k in picked:
+                    results[k] = [next(answered) for _ in routed[k]]
             booked: list[Message] = []
-            for route, result in zip(group, done, strict=True):
-                booked += [*result.events, *oms.apply(result.events, after_ts=route.step.needs_sync_after_ts)]
+            for route, done in zip(group, results, strict=True):
+                for step, result in zip(route.steps, done, strict=False):
+                    booked += [*result.events, *oms.apply(result.events, after_ts=step.needs_sync_after_ts)]
             for account in failed:
                 broker = self._actor(self.brokers[account])
                 report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
                 await self._reconciled(oms.reconcile(report, account_id=account))
             await self._persist(booked)
-            return [
-                (r.to_strategy, [*self.outbox.pop(route.strategy_id, []), *result.events], result.horizon_ts)
-                for route, r, result in zip(group, routed, done, strict=True)
-            ]
+            out: list[list[Answer]] = []
+            for route, steps_routed, done in zip(group, routed, results, strict=True):
+                outbox = self.outbox.pop(route.strategy_id, [])  # handed over with the first answer
+                answers_of_route: list[Answer] = []
+                for r, result in zip(steps_routed, done, strict=True):
+                    answers_of_route.append((r.to_strategy, [*outbox, *result.events], result.horizon_ts))
+                    outbox = []
+                out.append(answers_of_route)
+            return out
+
+    def _mark_step(self, instrument_id: InstrumentId, step: HostStep) -> None:
+        if step.last_bar is not None:
+            self._mark(instrument_id, step.last_bar)
 
     async def history(self, strategy_id: StrategyId) -> tuple[list[tuple[int, Message]], int]:
         await self._ready()
-        return self.oms.history(strategy_id), self.oms.last_order_seq(strategy_id)
+        return packed((self.oms.history(strategy_id), self.oms.last_order_seq(strategy_id)))
 
     async def snapshot(self) -> dict[str, Any]:
         await self._ready()
@@ -285,7 +314,7 @@ class OrderManagerActor:
             **self.oms.snapshot(),
             "starts": self.starts,
             "rebuilt_from": self.rebuilt_from,
-            "routing": {"groups": self.routes.groups, "steps": self.routes.requests},
+            "routing": {"groups": self.routes.groups, "calls": self.routes.requests, "steps": self.routed_steps},
             "manual": {"groups": self.manual.groups, "orders": self.manual.requests},
             "risk": self.risk.gate().to_dict(),  # what the next order is checked against
         }

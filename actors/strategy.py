@@ -1,5 +1,7 @@
-"""StrategyActor: hosts one `StrategyHost`. Built lazily on the first call, from the order manager's record
-and the market-data history: the same path on a first start and after a restart."""
+"""StrategyActor: hosts one `StrategyHost`, driven by an `OptimisticHost` (steps ahead on its paper broker's
+predicted answers, all confirmed by one order-manager call per batch). Built lazily on the first call, from the
+order manager's record and the market-data history: the same path on a first start, after a restart, and
+after a prediction failed."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from typing import Any
 
 import ray
 
+from actors.packing import packed
 from actors.storage import call_with_retry
 from strategies import resolve_strategy
 from trading.data.bars import Bar
-from trading.live import StrategyHost
+from trading.live import OptimisticHost, Outcome, ShadowSpec, StrategyHost
 from trading.model.instruments import Instrument
 from trading.strategy import build_config
 
@@ -33,6 +36,7 @@ class StrategyActor:
         history_cap: int = 100_000,
         live_from_ts: int | None = None,
         broker: str | None = None,
+        shadow: ShadowSpec | None = None,
     ) -> None:
         self.namespace = namespace
         self.strategy = strategy
@@ -45,6 +49,8 @@ class StrategyActor:
         self.broker = broker  # the broker account its orders go to (None: the runtime's first)
         self.live_from_ts = live_from_ts  # added while running: bars up to here only warm the strategy up
         self.host: StrategyHost | None = None
+        self.shadow = shadow
+        self.runner: OptimisticHost | None = None  # outlives a rebuilt host: it keeps the prediction back-off
         self.lock = asyncio.Lock()
         self._oms: Any = None
         self.rebuilt_from: int = 0  # how many recorded events the last start replayed (0 on a clean start)
@@ -64,38 +70,52 @@ class StrategyActor:
         self.rebuilt_from = len(records)
         host.start()
         self.host = host
+        if self.runner is None:
+            self.runner = OptimisticHost(host, self.shadow)
+        else:
+            self.runner.rebuilt(host)
         if history:
             host.on_bars(history)
             if self.live_from_ts is not None:
                 host.skip_through(self.live_from_ts)
-            await self._drive(host)
+            await self._drive()
         return host
 
     async def on_bars(self, bars: Sequence[Bar]) -> int:
         """New validated bars (idempotent by timestamp: a re-sent batch is ignored). Returns bars stepped."""
         async with self.lock:
-            host = await self._ready()
-            host.on_bars(bars)
-            return await self._drive(host)
+            await self._ready()
+            assert self.runner is not None
+            self.runner.on_bars(bars)
+            return await self._drive()
 
-    async def _drive(self, host: StrategyHost) -> int:
+    async def _drive(self) -> int:
+        """Step as far as the bars go: each round sends the steps made (predicted ones and at most one that
+        waits) in one call, and a failed prediction rebuilds the host (the restart path)."""
         if self._oms is None:
             self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
         oms = self._oms
+        runner = self.runner
+        assert runner is not None
         stepped = 0
         while True:
-            step = host.advance()
-            stepped += step.bars_stepped
-            if step.needs_sync_after_ts is None:
+            plan = runner.plan()
+            stepped += plan.bars_stepped
+            if not plan.steps:
                 return stepped
-            before = host.horizon_ts
-            answers, events, horizon = await call_with_retry(
-                functools.partial(oms.route.remote, host.strategy_id, host.instrument_id, step, self.broker),
+            host = runner.host
+            answers = await call_with_retry(
+                functools.partial(
+                    oms.route_many.remote, host.strategy_id, host.instrument_id, packed(plan.host_steps), self.broker
+                ),
                 "order manager route",
             )
-            host.apply_events(answers)
-            host.apply_events(events, horizon)
-            if not step.commands and host.horizon_ts <= before:
+            outcome = runner.confirm(plan, answers)
+            if outcome is Outcome.WAITING:
+                return stepped
+            if outcome is Outcome.DIVERGED:
+                self.host = None
+                await self._ready()  # replays the record, then drives the new host itself
                 return stepped
 
     async def pause(self) -> None:
@@ -115,4 +135,5 @@ class StrategyActor:
 
     async def status(self) -> dict[str, Any]:
         host = await self._ready()
-        return {**host.status(), "rebuilt_from": self.rebuilt_from}
+        predictions = self.runner.status() if self.runner is not None else {}
+        return {**host.status(), "rebuilt_from": self.rebuilt_from, **predictions}

@@ -32,7 +32,7 @@ def key(fill: Fill) -> tuple[object, ...]:
     return (fill.ts, fill.side.value, fill.quantity, fill.price, fill.commission, fill.client_order_id)
 
 
-def start_runtime(spec: BacktestSpec, tz: str) -> tuple[Any, Any, RuntimeSpec, Any]:
+def start_runtime(spec: BacktestSpec, tz: str, *, optimistic: bool = True) -> tuple[Any, Any, RuntimeSpec, Any]:
     series = load_bars(Path(spec.data), tz=tz)
     instrument = build_instrument(spec, series)
     namespace = f"test-{uuid.uuid4().hex[:8]}"
@@ -43,6 +43,7 @@ def start_runtime(spec: BacktestSpec, tz: str) -> tuple[Any, Any, RuntimeSpec, A
         sim=spec.sim_config(),
         bar_interval_ns=infer_bar_interval(series.ts),
         namespace=namespace,
+        optimistic=optimistic,
     )
     orchestrator = OrchestratorActor.options(namespace=namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
     ray.get(orchestrator.start.remote())
@@ -53,9 +54,10 @@ def actor(name: str, runtime: RuntimeSpec) -> Any:
     return ray.get_actor(name, namespace=runtime.namespace)
 
 
-def test_replay_through_the_actors_gives_exactly_the_backtest_fills(ray_session: None) -> None:
+@pytest.mark.parametrize("optimistic", [True, False], ids=["optimistic", "waiting"])
+def test_replay_through_the_actors_gives_exactly_the_backtest_fills(ray_session: None, optimistic: bool) -> None:
     spec = BacktestSpec(data=str(MIN5), strategy="sma_cross", fill="close")
-    orchestrator, series, runtime, expected = start_runtime(spec, "UTC")
+    orchestrator, series, runtime, expected = start_runtime(spec, "UTC", optimistic=optimistic)
     try:
         status = ray.get(orchestrator.replay.remote(series, 50, "max"))
         assert status["accepted"] == {str(runtime.instrument.id): len(series)}
@@ -66,6 +68,12 @@ def test_replay_through_the_actors_gives_exactly_the_backtest_fills(ray_session:
         assert account.equity == expected.final_value
         oms_position = ray.get(actor(ORDER_MANAGER, runtime).position.remote(runtime.instrument.id))
         assert Decimal(oms_position) == expected.position
+        strategy = ray.get(actor(strategy_name("sma_cross"), runtime).status.remote())
+        assert strategy["divergences"] == 0
+        # Optimistic: the strategy stepped past its orders on predictions, several steps per order-manager call.
+        assert (strategy["predicted_steps"] > 0) is optimistic
+        routing = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())["routing"]
+        assert (routing["calls"] < routing["steps"]) is optimistic
     finally:
         ray.get(orchestrator.shutdown.remote())
 

@@ -54,6 +54,10 @@ class Bar:
     def __hash__(self) -> int:
         return hash((self.ts, self.open, self.high, self.low, self.close, self.volume))
 
+    def __reduce__(self) -> tuple[type[Bar], tuple[int, float, float, float, float, float, int]]:
+        # Positional: about half the cost of the default slots-state pickle (bars cross actors in batches).
+        return Bar, (self.ts, self.open, self.high, self.low, self.close, self.volume, self.index)
+
     def to_dict(self) -> dict[str, float | int]:
         return {
             "ts": self.ts,
