@@ -94,6 +94,15 @@ def test_two_strategies_sharing_one_account_predict_without_divergence(day_serie
     assert len(positions) > 2
 
 
+def test_a_step_whose_fill_passes_a_funds_check_waits_and_the_others_are_predicted(day_series: BarSeries) -> None:
+    """Entries (a buy from flat) are decided by the shared account's cash: never predicted. Exits are."""
+    loop = _run(day_series, True, 500)
+    status = loop.runners[0].status()
+    exits = sum(1 for f in loop.broker.fills if f.side.value == "sell")
+    assert status["divergences"] == 0
+    assert 0 < int(status["predicted_steps"]) <= exits < len(loop.broker.fills)
+
+
 def test_route_steps_stops_after_the_first_step_with_a_denial(day_series: BarSeries) -> None:
     instrument = build_instrument(SPEC, day_series)
     oms = OrderManager()

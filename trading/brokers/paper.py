@@ -241,6 +241,11 @@ class PaperBroker:
                 self._fill_after[event.fill.trade_id] = done_ts
         return BrokerStep(events, horizon)
 
+    def funds_checks(self, owner: str) -> int:
+        """How many of `owner`'s fills had to pass a funds check so far (decided by the shared account's cash)."""
+        book = self._books.get(owner)
+        return 0 if book is None else book.venue.funds_checks
+
     def all_orders(self) -> list[Order]:
         """Every order the venue holds (open and closed), book by book."""
         return [o for book in self._books.values() for o in book.venue.orders.values()]

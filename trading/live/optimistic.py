@@ -13,10 +13,11 @@ with the real answers. Nothing the host did is final before that: its steps are 
 
 On any difference the host's state is not the broker's truth, so the caller rebuilds the host from the order
 manager's record (the restart path) and this host waits for real answers for a while (`cooldown_steps`,
-doubling while predictions keep failing). What can differ: a risk denial; a fill decided by the shared
-account (funds, reduce-only across strategies), which the shadow's own account cannot know; events the order
-manager booked by reconciliation after a restart. Compared is what the host consumes: order events, and of a
-fill report only the `Fill` (its account-wide position and P&L fields describe the shared account).
+doubling while predictions keep failing). What can differ: a risk denial; events the order manager booked by
+reconciliation after a restart. A fill that must pass a funds check is decided by the shared account's cash,
+which the shadow cannot know: the host waits for the real answer of such a step (a broker that found a
+prediction wrong would already have matched the steps after it). Compared is what the host consumes: order
+events, and of a fill report only the `Fill` (its account-wide position and P&L fields describe the account).
 
 The shadow starts only when the host has no live orders (a book with no orders is described by the bars, the
 position and the count of fills so far) and is dropped whenever the host waits for an answer the shadow could
@@ -130,7 +131,13 @@ class OptimisticHost:
                 steps.append(PlannedStep(step, None))  # the shadow does not have the bar the broker will match
                 break
             answers = predicted_answers(step)
+            checks = self.broker.funds_checks(host.strategy_id)
             result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, step.needs_sync_after_ts)
+            if self.broker.funds_checks(host.strategy_id) != checks:
+                # The real account's cash decides this fill, and other strategies spend it too: wait for it.
+                self.broker = None
+                steps.append(PlannedStep(step, None))
+                break
             host.apply_events(answers)
             host.apply_events(result.events, result.horizon_ts)
             steps.append(PlannedStep(step, (answers, result.events, result.horizon_ts)))
