@@ -114,7 +114,7 @@ class MarketDataActor:
         self.replaying = True
         pending: deque[asyncio.Task[int]] = deque()
         try:
-            # Calls from here to each actor start in the order they were sent, so batches stay in order.
+            # Each recipient still gets one batch at a time, in order (`_lock_for`).
             async for iid, batch in MergedReplay(bars, batch_size=batch_size, speed=speed).abatches():
                 pending.append(asyncio.create_task(self.publish(iid, batch)))
                 if len(pending) >= IN_FLIGHT:

@@ -12,7 +12,7 @@ assumed the order went through), the broker matches them in order, and `confirm`
 with the real answers. Nothing the host did is final before that: its steps are the only thing it sends.
 
 On any difference the host's state is not the broker's truth, so the caller rebuilds the host from the order
-manager's record (the restart path) and this host waits for real answers for a while (`cooldown_steps`,
+manager's record (the restart path) and this host waits for real answers for a while (`FIRST_COOLDOWN` steps,
 doubling while predictions keep failing). What can differ: a risk denial; events the order manager booked by
 reconciliation after a restart. A fill that must pass a funds check is decided by the shared account's cash,
 which the shadow cannot know: the host waits for the real answer of such a step (a broker that found a
@@ -58,6 +58,7 @@ class ShadowSpec:
 class PlannedStep:
     step: HostStep
     predicted: StepAnswer | None  # None: the host waits for this step's real answer before it goes on
+    shadowed: StepAnswer | None = None  # a waiting step the shadow already took: its answer, to compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +135,9 @@ class OptimisticHost:
             checks = self.broker.funds_checks(host.strategy_id)
             result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, step.needs_sync_after_ts)
             if self.broker.funds_checks(host.strategy_id) != checks:
-                # The real account's cash decides this fill, and other strategies spend it too: wait for it.
-                self.broker = None
-                steps.append(PlannedStep(step, None))
+                # The real account's cash decides this fill, and other strategies spend it too: wait for it
+                # (the shadow keeps running if the real answer is the one it gave).
+                steps.append(PlannedStep(step, None, (answers, result.events, result.horizon_ts)))
                 break
             host.apply_events(answers)
             host.apply_events(result.events, result.horizon_ts)
@@ -169,7 +170,7 @@ class OptimisticHost:
         denial) and apply the last step's if it waited for it."""
         for planned, answer in zip(plan.steps, answers, strict=False):
             if planned.predicted is None:
-                return self._apply_real(planned.step, answer)
+                return self._apply_real(planned, answer)
             difference = _difference(planned.predicted, answer)
             if difference:
                 return self._diverged(f"step after {planned.step.needs_sync_after_ts}: {difference}")
@@ -180,18 +181,22 @@ class OptimisticHost:
             self.next_cooldown = FIRST_COOLDOWN  # a whole plan held
         return Outcome.CONFIRMED
 
-    def _apply_real(self, step: HostStep, answer: StepAnswer) -> Outcome:
+    def _apply_real(self, planned: PlannedStep, answer: StepAnswer) -> Outcome:
         host = self.host
+        step = planned.step
         to_strategy, events, horizon = answer
         before = host.horizon_ts
         host.apply_events(to_strategy)
         host.apply_events(events, horizon)
         if self.broker is not None:
             # The shadow follows if it answers the same; if not (the broker matched a bar the host has not
-            # seen yet), it stops and starts again when the host is flat.
-            done_ts = step.needs_sync_after_ts or 0
-            shadow = self.broker.step(host.strategy_id, host.instrument_id, step.commands, done_ts)
-            if _difference((predicted_answers(step), shadow.events, shadow.horizon_ts), answer):
+            # seen yet, or the account's cash refused a fill), it stops and starts again when the host is flat.
+            shadowed = planned.shadowed
+            if shadowed is None:
+                done_ts = step.needs_sync_after_ts or 0
+                result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, done_ts)
+                shadowed = (predicted_answers(step), result.events, result.horizon_ts)
+            if _difference(shadowed, answer):
                 self.broker = None
         if not step.commands and host.horizon_ts <= before:
             return Outcome.WAITING
