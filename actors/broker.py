@@ -13,10 +13,10 @@ import ray
 
 from actors.packing import packed
 from actors.storage import ActorStorage
-from trading.brokers.paper import BrokerStep, PaperBroker
+from trading.brokers.paper import BrokerStep, PaperBroker, step_in_turn
 from trading.brokers.protocol import AccountReport, PositionReport, ReconciliationReport
 from trading.data.bars import Bar
-from trading.live import BufferedJournal
+from trading.live import BufferedJournal, Prediction
 from trading.live.durable import RecordingBroker
 from trading.messages import Message
 from trading.model.fills import Fill
@@ -27,7 +27,7 @@ from trading.sim.models import SimConfig
 ACK_LOG_CAP = 100_000
 BAR_WAIT_S = 30.0  # a step waits at most this long for a bar its owner already has
 
-StepRequest = tuple[str, InstrumentId, list[Message], int, int | None]
+StepRequest = tuple[str, InstrumentId, list[Message], int, int | None, Prediction | None]
 
 
 @ray.remote
@@ -93,22 +93,24 @@ class BrokerActor:
 
     async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
         """Several owners' steps in one call (the order manager groups them): each is
-        (owner, instrument, commands, done_ts, next_ts) — the owner finished bar `done_ts`, sent `commands` from
-        it, and already holds the bar `next_ts`, which this broker waits to have too before matching (market data
-        reaches the broker and the strategies at the same time, and either may be first)."""
+        (owner, instrument, commands, done_ts, next_ts, prediction) — the owner finished bar `done_ts`, sent
+        `commands` from it, and already holds the bar `next_ts`, which this broker waits to have too before
+        matching (market data reaches the broker and the strategies at the same time, and either may be first).
+        An answer other than the owner's `prediction` ends its turn (`step_in_turn`)."""
         async with self.lock:
             await self._ready()
-        for _, instrument_id, _, _, next_ts in requests:
+        for _, instrument_id, _, _, next_ts, _ in requests:
             if next_ts is not None:
                 await self._bars_through(instrument_id, next_ts)
         async with self.lock:
             await self._ready()
-            results = [self.recorder.step(owner, iid, commands, done) for owner, iid, commands, done, _ in requests]
-            self.steps += len(requests)
+            calls = [(owner, iid, commands, done, prediction) for owner, iid, commands, done, _, prediction in requests]
+            results = step_in_turn(self.recorder.step, calls)
+            self.steps += sum(1 for result in results if result.sent)
             await self._flush()
             now = time.time_ns()
-            for _, _, commands, done, _ in requests:
-                if commands and len(self.acks) < ACK_LOG_CAP:
+            for (_, _, commands, done, _, _), result in zip(requests, results, strict=True):
+                if commands and result.sent and len(self.acks) < ACK_LOG_CAP:
                     self.acks.append((done, now))  # for the bar-to-order latency benchmark
             return packed(results)
 

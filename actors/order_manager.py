@@ -31,7 +31,15 @@ from actors.packing import packed
 from actors.storage import ActorStorage, call_with_retry
 from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
-from trading.live import BufferedJournal, InMemoryJournal, OrderManager, RoutedCommands, route_steps
+from trading.live import (
+    BufferedJournal,
+    InMemoryJournal,
+    OrderManager,
+    Prediction,
+    RoutedCommands,
+    close_unsent,
+    route_steps,
+)
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
 from trading.live.strategy_host import HostStep
@@ -51,6 +59,7 @@ class _Route:
     instrument_id: InstrumentId
     steps: list[HostStep]
     broker: str
+    predictions: Sequence[Prediction | None]  # the answer the strategy stepped on, per step (None: it waits)
 
 
 @ray.remote
@@ -226,20 +235,35 @@ class OrderManagerActor:
         self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep, broker: str | None = None
     ) -> Answer:
         """`route_many` for one step."""
-        answers = await self._route_steps(strategy_id, instrument_id, [step], broker)
+        answers = await self._route_steps(strategy_id, instrument_id, [step], broker, [None])
         return answers[0]
 
     async def route_many(
-        self, strategy_id: StrategyId, instrument_id: InstrumentId, steps: list[HostStep], broker: str | None = None
+        self,
+        strategy_id: StrategyId,
+        instrument_id: InstrumentId,
+        steps: list[HostStep],
+        broker: str | None = None,
+        predictions: Sequence[Prediction | None] | None = None,
     ) -> list[Answer]:
         """Risk-check and record a strategy's steps in bar order, step its broker (default: the runtime's first)
-        with them, and answer (answers, events, horizon) per step. Stops after the first step with a denial (the
-        strategy stepped past it on predicted answers; it is rebuilt from the record), so the answer may be
-        shorter than `steps`. Resending the same steps (after this actor or the broker restarted) is safe."""
-        return packed(await self._route_steps(strategy_id, instrument_id, steps, broker))
+        with them, and answer (answers, events, horizon) per step. `predictions`: the broker answer the strategy
+        stepped on at each step. The answer ends early after the first step with a denial, or with a broker
+        answer other than its prediction (the strategy stepped past it; it is rebuilt from the record): the
+        steps after it never reach the broker, and their orders are closed `NOT_SENT`. Resending the same steps
+        (after this actor or the broker restarted) is safe."""
+        predicted = list(predictions) if predictions is not None else [None] * len(steps)
+        if len(predicted) != len(steps):
+            raise ValueError(f"{len(steps)} steps but {len(predicted)} predictions")
+        return packed(await self._route_steps(strategy_id, instrument_id, steps, broker, predicted))
 
     async def _route_steps(
-        self, strategy_id: StrategyId, instrument_id: InstrumentId, steps: list[HostStep], broker: str | None
+        self,
+        strategy_id: StrategyId,
+        instrument_id: InstrumentId,
+        steps: list[HostStep],
+        broker: str | None,
+        predictions: Sequence[Prediction | None],
     ) -> list[Answer]:
         assert all(step.needs_sync_after_ts is not None for step in steps)
         await self._ready()
@@ -251,7 +275,7 @@ class OrderManagerActor:
                 if isinstance(command, SubmitOrder) and not command.order.broker:
                     command.order.broker = account  # positions are kept per broker account
         self.routed_steps += len(steps)
-        return await self.routes.submit(_Route(strategy_id, instrument_id, steps, account))
+        return await self.routes.submit(_Route(strategy_id, instrument_id, steps, account, predictions))
 
     async def _route_group(self, group: list[_Route]) -> list[list[Answer]]:
         async with self.lock:
@@ -267,9 +291,10 @@ class OrderManagerActor:
             for account in dict.fromkeys(route.broker for route in group):  # one call per broker
                 picked = [k for k, route in enumerate(group) if route.broker == account]
                 requests = [
-                    (group[k].strategy_id, group[k].instrument_id, r.to_broker, step.needs_sync_after_ts, step.next_ts)
-                    for k in picked
-                    for step, r in zip(group[k].steps, routed[k], strict=False)
+                    (route.strategy_id, route.instrument_id, r.to_broker, step.needs_sync_after_ts, step.next_ts,
+                     prediction)
+                    for route, steps_routed in ((group[k], routed[k]) for k in picked)
+                    for step, r, prediction in zip(route.steps, steps_routed, route.predictions, strict=False)
                 ]
                 broker = self._actor(self.brokers[account])
                 try:
@@ -282,9 +307,14 @@ class OrderManagerActor:
                 for k in picked:
                     results[k] = [next(answered) for _ in routed[k]]
             booked: list[Message] = []
-            for route, done in zip(group, results, strict=True):
-                for step, result in zip(route.steps, done, strict=False):
+            for k, (route, done) in enumerate(zip(group, results, strict=True)):
+                for step, r, result in zip(route.steps, routed[k], done, strict=False):
+                    if not result.sent:  # a step after a failed prediction: close what it recorded
+                        booked += close_unsent(oms, r, step.needs_sync_after_ts or 0)
+                        continue
                     booked += [*result.events, *oms.apply(result.events, after_ts=step.needs_sync_after_ts)]
+                sent = sum(1 for result in done if result.sent)
+                routed[k], results[k] = routed[k][:sent], done[:sent]  # answered: the steps the broker applied
             for account in failed:
                 broker = self._actor(self.brokers[account])
                 report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")

@@ -63,10 +63,12 @@ class StrategyActor:
         instance = cls(config, self.strategy_id)
         oms = ray.get_actor(self.order_manager, namespace=self.namespace)
         market_data = ray.get_actor(self.market_data, namespace=self.namespace)
-        records, _ = await call_with_retry(lambda: oms.history.remote(instance.strategy_id), "order manager history")
+        records, last_order_seq = await call_with_retry(
+            lambda: oms.history.remote(instance.strategy_id), "order manager history"
+        )
         history = await call_with_retry(lambda: market_data.history.remote(self.instrument.id), "market data history")
         host = StrategyHost(instance, self.instrument, history_cap=self.history_cap)
-        host.load_journal(records)
+        host.load_journal(records, last_order_seq)
         self.rebuilt_from = len(records)
         host.start()
         self.host = host
@@ -106,7 +108,12 @@ class StrategyActor:
             host = runner.host
             answers = await call_with_retry(
                 functools.partial(
-                    oms.route_many.remote, host.strategy_id, host.instrument_id, packed(plan.host_steps), self.broker
+                    oms.route_many.remote,
+                    host.strategy_id,
+                    host.instrument_id,
+                    packed(plan.host_steps),
+                    self.broker,
+                    packed(plan.predictions),
                 ),
                 "order manager route",
             )

@@ -5,8 +5,7 @@ the broker, the order manager and every strategy at once; orders go strategy -> 
 journal) -> broker) on the real 1-minute file, state in memory. The strategies are order-heavy: ten SMA
 crossovers that together place one order every 2.6 bars. A strategy must know its fills before its next bar
 (that keeps paper fills equal to the backtest's). Optimistic (the default) it steps on its paper broker's
-predicted answers and sends those steps in one call, confirmed afterwards, except a step whose fill passes a
-funds check (an entry: the shared account's cash decides it), which waits; waiting, every order is one round
+predicted answers and sends those steps in one call, confirmed afterwards; waiting, every order is one round
 trip to the order manager, so the order manager's call rate bounds the replay. Both run side by side, beside
 that ceiling measured on this machine (10 async actors calling one async actor that does nothing).
 

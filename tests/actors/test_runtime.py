@@ -121,3 +121,64 @@ def test_killing_the_strategy_actor_mid_replay_loses_and_duplicates_no_order(ray
         assert account.equity == expected.final_value
     finally:
         ray.get(orchestrator.shutdown.remote())
+
+
+def test_strategies_sharing_a_tight_account_end_as_the_in_process_waiting_loop(ray_session: None) -> None:
+    """Three strategies share cash for about two positions: the account refuses entries the strategies' shadows
+    predicted as fills. The broker actor stops each such strategy's turn at the refusal, the order manager
+    closes the orders of the steps it did not apply (NOT_SENT) and the strategy actor is rebuilt; the run ends
+    with the fills and order outcomes of `LiveLoop` waiting for every answer (the reference)."""
+    from trading.brokers.paper import PaperBroker
+    from trading.live import LiveLoop, ReplaySource, StrategyHost
+    from trading.live.oms import NOT_SENT
+    from trading.strategy import build_config
+
+    spec = BacktestSpec(data=str(ROOT / "data" / "backtrader" / "2006-day-001.txt"), strategy="sma_cross")
+    series = load_bars(Path(spec.data))
+    instrument = build_instrument(spec, series)
+    interval = infer_bar_interval(series.ts)
+    cash = Decimal(8000)
+    params = [{"fast": 1, "slow": 15}, {"fast": 3, "slow": 10}, {"fast": 2, "slow": 20}]
+    reference = LiveLoop(PaperBroker.open(cash, instrument.currency, spec.sim_config()))
+    for k, p in enumerate(params):
+        config = build_config(BUILTIN["sma_cross"], {"instrument_id": str(instrument.id), **p})
+        reference.add_strategy(StrategyHost(BUILTIN["sma_cross"](config, f"s{k}"), instrument), interval)
+    reference.run(ReplaySource(instrument.id, series, batch_size=64))
+
+    runtime = RuntimeSpec(
+        instrument=instrument,
+        strategies=[StrategySpec("sma_cross", p, strategy_id=f"s{k}") for k, p in enumerate(params)],
+        starting_cash=cash,
+        sim=spec.sim_config(),
+        bar_interval_ns=interval,
+        namespace=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    orchestrator = OrchestratorActor.options(namespace=runtime.namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
+    try:
+        ray.get(orchestrator.start.remote())
+        ray.get(orchestrator.replay.remote(series, 64, "max"))
+        broker = actor(broker_name("paper"), runtime)
+
+        def fill_row(f: Fill) -> tuple[object, ...]:
+            return (f.strategy_id, f.ts, f.side.value, f.quantity, f.price, f.commission)
+
+        fills = ray.get(broker.fills.remote())
+        assert sorted(map(fill_row, fills)) == sorted(map(fill_row, reference.broker.fills))
+        snapshot = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())
+        stories: dict[str, list[tuple[object, ...]]] = {}
+        for o in snapshot["orders"]:
+            if o["reason"] != NOT_SENT:
+                stories.setdefault(o["strategy_id"], []).append((o["side"], o["quantity"], o["status"], o["reason"]))
+        expected: dict[str, list[tuple[object, ...]]] = {}
+        for order in reference.oms.orders.values():
+            row = (order.side.value, str(order.quantity), order.status.value, order.reason)
+            expected.setdefault(order.strategy_id, []).append(row)
+        assert stories == expected
+        unsent = {o["client_order_id"] for o in snapshot["orders"] if o["reason"] == NOT_SENT}
+        at_venue = ray.get(broker.submissions.remote())
+        assert unsent and not unsent & set(at_venue)  # closed unsent: never at the venue
+        assert len(at_venue) == len(set(at_venue))
+        statuses = [ray.get(actor(strategy_name(f"s{k}"), runtime).status.remote()) for k in range(len(params))]
+        assert sum(s["divergences"] for s in statuses) > 0
+    finally:
+        ray.get(orchestrator.shutdown.remote())

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 
@@ -60,10 +61,41 @@ SHADOW_CASH = Decimal(10) ** 15  # a shadow never refuses for funds: the real ac
 
 @dataclass(frozen=True, slots=True)
 class BrokerStep:
-    """What one `step` produced: events in order, and the bar (ts) through which the owner's orders are matched."""
+    """What one `step` produced: events in order, and the bar (ts) through which the owner's orders are matched.
+    `sent` is False for a step `step_in_turn` did not apply (an earlier step of its owner broke a prediction)."""
 
     events: list[Message]
     horizon_ts: int
+    sent: bool = True
+
+
+class StepPrediction(Protocol):
+    """The answer an owner already stepped on (`trading.live.optimistic.Prediction`)."""
+
+    def holds(self, events: Sequence[Message], horizon_ts: int) -> bool: ...
+
+
+StepCall = tuple[str, InstrumentId, Sequence[Message], int, StepPrediction | None]
+
+
+def step_in_turn(
+    step: Callable[[str, InstrumentId, Sequence[Message], int], BrokerStep], calls: Sequence[StepCall]
+) -> list[BrokerStep]:
+    """Apply `(owner, instrument, commands, done_ts, prediction)` steps in order with `step`. An owner that
+    stepped ahead on predicted answers decided each step assuming the ones before it were answered as
+    predicted: the first answer that differs ends that owner's turn, and its later steps come back unapplied
+    (`sent=False`): nothing its host decided on a wrong answer reaches the venue."""
+    stopped: set[str] = set()
+    results: list[BrokerStep] = []
+    for owner, instrument_id, commands, done_ts, prediction in calls:
+        if owner in stopped:
+            results.append(BrokerStep([], NEVER, sent=False))
+            continue
+        result = step(owner, instrument_id, commands, done_ts)
+        if prediction is not None and not prediction.holds(result.events, result.horizon_ts):
+            stopped.add(owner)
+        results.append(result)
+    return results
 
 
 @dataclass(slots=True)
@@ -241,10 +273,9 @@ class PaperBroker:
                 self._fill_after[event.fill.trade_id] = done_ts
         return BrokerStep(events, horizon)
 
-    def funds_checks(self, owner: str) -> int:
-        """How many of `owner`'s fills had to pass a funds check so far (decided by the shared account's cash)."""
-        book = self._books.get(owner)
-        return 0 if book is None else book.venue.funds_checks
+    def step_many(self, calls: Sequence[StepCall]) -> list[BrokerStep]:
+        """`step_in_turn` over this broker's `step`."""
+        return step_in_turn(self.step, calls)
 
     def all_orders(self) -> list[Order]:
         """Every order the venue holds (open and closed), book by book."""

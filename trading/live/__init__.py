@@ -4,10 +4,10 @@ The actors in `actors/` host these objects one each; `LiveLoop` wires them in on
 """
 
 from trading.live.journal import BufferedJournal, InMemoryJournal, Journal, JournalRecord
-from trading.live.loop import LiveLoop, RoutedCommands, rebuild_host, route_commands, route_steps
+from trading.live.loop import LiveLoop, RoutedCommands, close_unsent, rebuild_host, route_commands, route_steps
 from trading.live.market_data import MarketDataFeed, MergedReplay, ReplaySource, parse_speed
 from trading.live.oms import OrderManager, PnL, PortfolioSnapshot
-from trading.live.optimistic import OptimisticHost, Outcome, ShadowSpec
+from trading.live.optimistic import OptimisticHost, Outcome, Prediction, ShadowSpec
 from trading.live.strategy_host import HostState, HostStep, StrategyHost
 from trading.messages import ReconciliationMismatch
 
@@ -26,11 +26,13 @@ __all__ = [
     "Outcome",
     "PnL",
     "PortfolioSnapshot",
+    "Prediction",
     "ReconciliationMismatch",
     "ReplaySource",
     "RoutedCommands",
     "ShadowSpec",
     "StrategyHost",
+    "close_unsent",
     "parse_speed",
     "rebuild_host",
     "route_commands",

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from trading.data.bars import Bar
 from trading.live.market_data import MarketDataFeed
 from trading.live.oms import OrderManager
-from trading.live.optimistic import OptimisticHost, Outcome, ShadowSpec, StepAnswer
+from trading.live.optimistic import OptimisticHost, Outcome, Plan, ShadowSpec, StepAnswer
 from trading.live.strategy_host import HostState, HostStep, StrategyHost
 from trading.messages import Message, OrderDenied, RiskStateChanged, SubmitOrder
-from trading.model.identifiers import InstrumentId
+from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.orders import OrderStatus
 from trading.risk.rules import RiskEngine
 
@@ -32,13 +32,13 @@ class RoutedCommands:
 
     to_broker: list[Message]
     to_strategy: list[Message]
+    recorded: list[ClientOrderId] = field(default_factory=list)  # orders this routing recorded as submitted
 
 
 def route_commands(step: HostStep, risk: RiskEngine, oms: OrderManager) -> RoutedCommands:
     """Pre-trade risk for each new order; denials become `OrderDenied` events, the rest is recorded in the OMS."""
     after_ts = step.needs_sync_after_ts if step.needs_sync_after_ts is not None else 0
-    to_broker: list[Message] = []
-    to_strategy: list[Message] = []
+    routed = RoutedCommands([], [])
     for command in step.commands:
         if isinstance(command, SubmitOrder):
             order = command.order
@@ -48,11 +48,22 @@ def route_commands(step: HostStep, risk: RiskEngine, oms: OrderManager) -> Route
             else:
                 reason = risk.check(order, oms, order.ts_init)
             if reason is not None:
-                to_strategy.append(oms.deny(order, reason, after_ts))
+                routed.to_strategy.append(oms.deny(order, reason, after_ts))
                 continue
-            to_strategy.append(oms.submit(order, after_ts))
-        to_broker.append(command)
-    return RoutedCommands(to_broker, to_strategy)
+            routed.to_strategy.append(oms.submit(order, after_ts))
+            if known is None:
+                routed.recorded.append(order.client_order_id)
+            elif known.is_closed:
+                continue  # closed without the venue (reconciled away, or never sent): it must not go now
+        routed.to_broker.append(command)
+    return routed
+
+
+def close_unsent(oms: OrderManager, routed: RoutedCommands, after_ts: int) -> list[Message]:
+    """The broker did not apply this step (`step_in_turn`): close the orders its routing recorded as submitted
+    (`OrderManager.not_sent`). Returns the closing events."""
+    closed = (oms.not_sent(cid, after_ts) for cid in routed.recorded)
+    return [event for event in closed if event is not None]
 
 
 def route_steps(
@@ -123,23 +134,33 @@ class LiveLoop:
             plan = runner.plan()
             if not plan.steps:
                 return
-            outcome = runner.confirm(plan, self._route(runner.host, plan.host_steps))
+            outcome = runner.confirm(plan, self._route(runner.host, plan))
             if outcome is Outcome.WAITING:
                 return  # the broker has no newer bar yet: wait for market data
             if outcome is Outcome.DIVERGED:
                 old = runner.host
-                records = self.oms.history(old.strategy_id)
-                runner.rebuilt(rebuild_host(old, records, self.history.get(old.instrument_id, [])))
+                sid = old.strategy_id
+                bars = self.history.get(old.instrument_id, [])
+                runner.rebuilt(rebuild_host(old, self.oms.history(sid), bars, self.oms.last_order_seq(sid)))
 
-    def _route(self, host: StrategyHost, steps: list[HostStep]) -> list[StepAnswer]:
-        """What the order manager actor does with a strategy's steps: risk, record, step the broker, book."""
+    def _route(self, host: StrategyHost, plan: Plan) -> list[StepAnswer]:
+        """What the order manager actor does with a strategy's steps: risk, record, step the broker (which
+        stops at a failed prediction), book; the answers end before the first step the broker did not apply."""
+        steps = plan.host_steps
+        routed = route_steps(steps, self.risk, self.oms)
+        calls = [
+            (host.strategy_id, host.instrument_id, r.to_broker, step.needs_sync_after_ts or 0, prediction)
+            for step, r, prediction in zip(steps, routed, plan.predictions, strict=False)
+        ]
         answers: list[StepAnswer] = []
-        for step, routed in zip(steps, route_steps(steps, self.risk, self.oms), strict=False):
-            self.events += [e for e in routed.to_strategy if isinstance(e, OrderDenied)]
+        for step, r, result in zip(steps, routed, self.broker.step_many(calls), strict=False):
+            self.events += [e for e in r.to_strategy if isinstance(e, OrderDenied)]
             after_ts = step.needs_sync_after_ts or 0
-            result = self.broker.step(host.strategy_id, host.instrument_id, routed.to_broker, after_ts)
+            if not result.sent:
+                self.events += close_unsent(self.oms, r, after_ts)
+                continue
             self.oms.apply(result.events, after_ts=after_ts)
-            answers.append((routed.to_strategy, result.events, result.horizon_ts))
+            answers.append((r.to_strategy, result.events, result.horizon_ts))
         return answers
 
     def set_kill_switch(self, on: bool, reason: str, now_ns: int = 0) -> RiskStateChanged | None:
@@ -153,12 +174,14 @@ class LiveLoop:
             host.stop()
 
 
-def rebuild_host(old: StrategyHost, records: Iterable[tuple[int, Message]], bars: Sequence[Bar]) -> StrategyHost:
+def rebuild_host(
+    old: StrategyHost, records: Iterable[tuple[int, Message]], bars: Sequence[Bar], last_order_seq: int = 0
+) -> StrategyHost:
     """A fresh host for `old`'s strategy (same class, parameters and id) that replays `bars` receiving the
     recorded events where `old` received them, sending nothing: the restart path, in process."""
     strategy = type(old.strategy)(old.strategy.config, old.strategy_id)
     host = StrategyHost(strategy, old.instrument_obj, history_cap=old.history_cap)
-    host.load_journal(records)
+    host.load_journal(records, last_order_seq)
     host.start()
     if old.state is HostState.PAUSED:
         host.pause()

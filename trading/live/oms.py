@@ -30,6 +30,7 @@ from trading.messages import (
     OrderCanceled,
     OrderDenied,
     OrderFilled,
+    OrderRejected,
     OrderSubmitted,
     PositionChanged,
     ReconciliationMismatch,
@@ -42,6 +43,7 @@ from trading.model.positions import Position
 
 ZERO = Decimal(0)
 DEFAULT_STREAM = "oms"
+NOT_SENT = "NOT_SENT: decided on a predicted broker answer that did not happen; never reached the venue"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,17 @@ class OrderManager:
         self._record(event, after_ts, f"{order.client_order_id}:denied", order=order)
         return event
 
+    def not_sent(self, client_order_id: ClientOrderId, after_ts: int) -> OrderRejected | None:
+        """Close an order recorded as submitted that was never sent: its strategy decided it stepping ahead on a
+        predicted answer, and the broker refused its step (`trading.brokers.paper.step_in_turn`). The strategy
+        is rebuilt without it: it leaves `history` (its id stays taken: `last_order_seq`)."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.status is not OrderStatus.SUBMITTED:
+            return None
+        event = OrderRejected(client_order_id, order.strategy_id, order.instrument_id, after_ts, NOT_SENT)
+        self._record(event, after_ts, f"{client_order_id}:not_sent")
+        return event
+
     def apply(self, events: Iterable[Message], after_ts: int | None = None) -> list[Message]:
         """Book venue events (fills, accepts, cancels, ...). Returns the derived `PositionChanged` events;
         duplicates (same trade id, or the same event again) are ignored."""
@@ -207,7 +220,8 @@ class OrderManager:
         return self._pnl(p for (a, _), p in self.account_positions.items() if a == wanted)
 
     def history(self, strategy_id: StrategyId) -> list[tuple[int, Message]]:
-        """(after_ts, event) for every event the strategy received, for a restarted host's replay."""
+        """(after_ts, event) for every event the strategy received, for a restarted host's replay (orders
+        closed as `NOT_SENT` are left out: the strategy decided them on an answer that did not happen)."""
         return list(self._history.get(strategy_id, []))
 
     def last_order_seq(self, strategy_id: StrategyId) -> int:
@@ -349,7 +363,10 @@ class OrderManager:
             else:
                 self._open.pop(known.client_order_id, None)
         strategy_id = _strategy_of(event, known)
-        if strategy_id is not None:
+        if isinstance(event, OrderRejected) and event.reason == NOT_SENT and strategy_id is not None:
+            history = self._history.get(strategy_id, [])
+            self._history[strategy_id] = [(ts, e) for ts, e in history if event_order_id(e) != cid]
+        elif strategy_id is not None:
             self._history.setdefault(strategy_id, []).append((after_ts, event))
         if payload is not None and self.journal is not None:
             self.journal.append(self.stream, event.kind, payload, key)

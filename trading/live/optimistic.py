@@ -6,18 +6,20 @@ prediction every order costs one wait for the order manager and the broker: one 
 which caps an order-heavy replay at the order manager's call rate. A paper broker's answers are predictable:
 the owner's book is matched by the same `SimulatedVenue` code against the same bars. `OptimisticHost` keeps a
 private `PaperBroker` (the shadow) holding only its owner's book, steps as far as its bars go on the shadow's
-answers, and hands all those steps to the order manager at once. The order manager checks them in order and
-stops after the first step with a denial (`route_steps`: the steps after it were decided by a host that
-assumed the order went through), the broker matches them in order, and `confirm` compares what the host saw
-with the real answers. Nothing the host did is final before that: its steps are the only thing it sends.
+answers, and hands all those steps to the order manager at once, each with the answer it stepped on (a
+`Prediction`). The order manager checks them in order and stops after the first step with a denial
+(`route_steps`); the broker applies them in order and stops an owner's turn at the first answer that differs
+from its prediction (`step_in_turn`): the steps after either were decided by a host that assumed something
+that did not happen, so they never reach the venue (the order manager closes their orders as `NOT_SENT`).
+`confirm` then compares what the host saw with the real answers. Nothing the host did is final before that:
+its steps are the only thing it sends.
 
 On any difference the host's state is not the broker's truth, so the caller rebuilds the host from the order
 manager's record (the restart path) and this host waits for real answers for a while (`FIRST_COOLDOWN` steps,
-doubling while predictions keep failing). What can differ: a risk denial; events the order manager booked by
-reconciliation after a restart. A fill that must pass a funds check is decided by the shared account's cash,
-which the shadow cannot know: the host waits for the real answer of such a step (a broker that found a
-prediction wrong would already have matched the steps after it). Compared is what the host consumes: order
-events, and of a fill report only the `Fill` (its account-wide position and P&L fields describe the account).
+doubling while predictions keep failing). What can differ: a risk denial; a fill the shared account's cash
+refuses (the shadow has its own unlimited cash: other strategies spend the real one); events the order
+manager booked by reconciliation after a restart. Compared is what the host consumes: order events, and of a
+fill report only the `Fill` (its account-wide position and P&L fields describe the account).
 
 The shadow starts only when the host has no live orders (a book with no orders is described by the bars, the
 position and the count of fills so far) and is dropped whenever the host waits for an answer the shadow could
@@ -55,10 +57,27 @@ class ShadowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Prediction:
+    """The broker answer a host stepped on, as the host consumed it (`as_seen_by_host`) with its horizon."""
+
+    events: list[object]
+    horizon_ts: int
+
+    def holds(self, events: Sequence[Message], horizon_ts: int) -> bool:
+        return horizon_ts == self.horizon_ts and as_seen_by_host(events) == self.events
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedStep:
     step: HostStep
     predicted: StepAnswer | None  # None: the host waits for this step's real answer before it goes on
-    shadowed: StepAnswer | None = None  # a waiting step the shadow already took: its answer, to compare
+
+    @property
+    def prediction(self) -> Prediction | None:
+        """What the broker must answer for the owner's later steps to be applied."""
+        if self.predicted is None:
+            return None
+        return Prediction(as_seen_by_host(self.predicted[1]), self.predicted[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +88,10 @@ class Plan:
     @property
     def host_steps(self) -> list[HostStep]:
         return [planned.step for planned in self.steps]
+
+    @property
+    def predictions(self) -> list[Prediction | None]:
+        return [planned.prediction for planned in self.steps]
 
 
 class Outcome(StrEnum):
@@ -132,13 +155,7 @@ class OptimisticHost:
                 steps.append(PlannedStep(step, None))  # the shadow does not have the bar the broker will match
                 break
             answers = predicted_answers(step)
-            checks = self.broker.funds_checks(host.strategy_id)
             result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, step.needs_sync_after_ts)
-            if self.broker.funds_checks(host.strategy_id) != checks:
-                # The real account's cash decides this fill, and other strategies spend it too: wait for it
-                # (the shadow keeps running if the real answer is the one it gave).
-                steps.append(PlannedStep(step, None, (answers, result.events, result.horizon_ts)))
-                break
             host.apply_events(answers)
             host.apply_events(result.events, result.horizon_ts)
             steps.append(PlannedStep(step, (answers, result.events, result.horizon_ts)))
@@ -191,12 +208,9 @@ class OptimisticHost:
         if self.broker is not None:
             # The shadow follows if it answers the same; if not (the broker matched a bar the host has not
             # seen yet, or the account's cash refused a fill), it stops and starts again when the host is flat.
-            shadowed = planned.shadowed
-            if shadowed is None:
-                done_ts = step.needs_sync_after_ts or 0
-                result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, done_ts)
-                shadowed = (predicted_answers(step), result.events, result.horizon_ts)
-            if _difference(shadowed, answer):
+            done_ts = step.needs_sync_after_ts or 0
+            result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, done_ts)
+            if _difference((predicted_answers(step), result.events, result.horizon_ts), answer):
                 self.broker = None
         if not step.commands and host.horizon_ts <= before:
             return Outcome.WAITING

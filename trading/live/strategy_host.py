@@ -170,6 +170,7 @@ class StrategyHost:
         self._stale = True
         self._replay: dict[int, list[Message]] = {}
         self._replay_until = NEVER
+        self._seq_floor = 0  # order ids known to the order manager (a rebuilt host's new ids come after them)
 
     @property
     def strategy_id(self) -> StrategyId:
@@ -210,10 +211,12 @@ class StrategyHost:
         return config.model_dump()
 
     # ----------------------------------------------------------------------------------- restart path
-    def load_journal(self, records: Iterable[tuple[int, Message]]) -> None:
+    def load_journal(self, records: Iterable[tuple[int, Message]], last_order_seq: int = 0) -> None:
         """Prepare a rebuilt host to replay what it already did: `records` are (after_ts, event) pairs from the
         order manager's journal, delivered right after `on_bar` of the bar `after_ts`. While replaying bars up to
-        the last recorded one, the strategy's commands are not sent again (they were sent before)."""
+        the last recorded one, the strategy's commands are not sent again (they were sent before). Past the
+        replay, new order ids continue after `last_order_seq` (ids of orders closed unsent stay taken)."""
+        self._seq_floor = max(self._seq_floor, last_order_seq)
         for after_ts, event in records:
             self._replay.setdefault(after_ts, []).append(event)
             self._replay_until = max(self._replay_until, after_ts)
@@ -352,6 +355,8 @@ class StrategyHost:
         return self._bar.ts if self._bar is not None else 0
 
     def next_order_id(self, strategy_id: StrategyId) -> ClientOrderId:
+        if self.order_seq < self._seq_floor and self.now_ns() > self._replay_until:
+            self.order_seq = self._seq_floor
         self.order_seq += 1
         return ClientOrderId(f"{strategy_id}-{self.order_seq:06d}")
 

@@ -133,7 +133,6 @@ class SimulatedVenue:
         # None: reduce-only and "opens or grows a position" are judged on the account's position. A dict: on
         # this venue's own fills (a paper broker's book for one strategy of several sharing an account).
         self.own_positions: dict[InstrumentId, Decimal] | None = None
-        self.funds_checks = 0  # fills that had to pass a funds check (decided by the account's cash)
         self.last_bars: dict[InstrumentId, Bar] = {}  # hot loops may set this directly when nothing works
         self._volume_left: dict[InstrumentId, Decimal | None] = {}
         self._volume_ts: dict[InstrumentId, int] = {}  # the bar `_volume_left` belongs to
@@ -481,8 +480,6 @@ class SimulatedVenue:
                 return [self._cancel_event(order, ts, reason), *self._release_children(order, ts)]
             quantity = min(quantity, abs(held))  # never through zero
         commission = config.fees.commission(instrument, quantity, price)
-        if increases and config.check_funds:
-            self.funds_checks += 1
         if increases and config.check_funds and not self._can_pay(order, instrument, quantity, price, commission):
             self._working.pop(order.client_order_id, None)
             return [self._cancel_event(order, ts, "INSUFFICIENT_FUNDS"), *self._release_children(order, ts)]
