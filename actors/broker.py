@@ -13,6 +13,7 @@ import ray
 
 from actors.packing import packed
 from actors.storage import ActorStorage
+from actors.tuning import tune_gc
 from trading.brokers.paper import BrokerStep, PaperBroker, step_in_turn
 from trading.brokers.protocol import AccountReport, PositionReport, ReconciliationReport
 from trading.data.bars import Bar
@@ -46,6 +47,7 @@ class BrokerActor:
         database_url: str | None = None,
         stream: str | None = None,
     ) -> None:
+        tune_gc()
         self.broker = PaperBroker.open(starting_cash, currency, sim, name=name)
         self.storage = ActorStorage(database_url, None)
         self.buffer = BufferedJournal()

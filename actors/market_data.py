@@ -15,6 +15,7 @@ from ray.exceptions import RayActorError
 
 from actors.packing import packed
 from actors.storage import call_with_retry
+from actors.tuning import tune_gc
 from trading.data.bars import Bar, BarSeries
 from trading.live import MarketDataFeed, MergedReplay
 from trading.messages import MarketDataRejected, Message
@@ -29,6 +30,7 @@ IN_FLIGHT = 2  # batches on their way at once: a strategy done with one starts t
 @ray.remote
 class MarketDataActor:
     def __init__(self, namespace: str, broker_names: str | Sequence[str], order_manager: str) -> None:
+        tune_gc()
         self.namespace = namespace
         self.broker_names = [broker_names] if isinstance(broker_names, str) else list(broker_names)
         self.order_manager = order_manager

@@ -29,6 +29,7 @@ import ray
 from actors.batching import GroupCommit
 from actors.packing import packed
 from actors.storage import ActorStorage, call_with_retry
+from actors.tuning import tune_gc
 from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
 from trading.live import (
@@ -76,6 +77,7 @@ class OrderManagerActor:
         stream: str = "oms",
         instruments: Sequence[Instrument] = (),
     ) -> None:
+        tune_gc()
         self.namespace = namespace
         self.risk_name = risk_name
         self.broker_name = broker_name  # the default broker's actor (a person's orders go there)

@@ -14,6 +14,7 @@ import ray
 
 from actors.packing import packed
 from actors.storage import call_with_retry
+from actors.tuning import tune_gc
 from strategies import resolve_strategy
 from trading.data.bars import Bar
 from trading.live import OptimisticHost, Outcome, ShadowSpec, StrategyHost
@@ -38,6 +39,7 @@ class StrategyActor:
         broker: str | None = None,
         shadow: ShadowSpec | None = None,
     ) -> None:
+        tune_gc()
         self.namespace = namespace
         self.strategy = strategy
         self.params = params

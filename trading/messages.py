@@ -17,16 +17,17 @@ from typing import Any, ClassVar
 from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, VenueOrderId
 from trading.model.orders import Order
+from trading.model.pickling import PositionalPickle, field_names
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class Message:
+class Message(PositionalPickle):
     kind: ClassVar[str] = "message"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for spec in fields(self):  # not `__dataclass_fields__`: that also lists the `kind` ClassVar
-            data[spec.name] = _encode(getattr(self, spec.name))
+        for name in field_names(type(self)):  # not `__dataclass_fields__`: that also lists the `kind` ClassVar
+            data[name] = _encode(getattr(self, name))
         return data
 
 

@@ -50,6 +50,7 @@ from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.instruments import Accounting, Instrument
 from trading.model.orders import Order
+from trading.model.pickling import PositionalPickle
 from trading.sim.models import SimConfig
 from trading.sim.sessions import infer_bar_interval, session_calendar
 from trading.sim.venue import SimulatedVenue
@@ -60,7 +61,7 @@ SHADOW_CASH = Decimal(10) ** 15  # a shadow never refuses for funds: the real ac
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerStep:
+class BrokerStep(PositionalPickle):
     """What one `step` produced: events in order, and the bar (ts) through which the owner's orders are matched.
     `sent` is False for a step `step_in_turn` did not apply (an earlier step of its owner broke a prediction)."""
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from trading.data.bars import Bar
 from trading.live.strategy_host import HostStep, StrategyHost
 from trading.messages import Message, OrderFilled, OrderSubmitted, SubmitOrder
+from trading.model.pickling import PositionalPickle
 from trading.sim.models import SimConfig
 
 if TYPE_CHECKING:  # the paper broker imports this package's order-event rules
@@ -57,7 +58,7 @@ class ShadowSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(PositionalPickle):
     """The broker answer a host stepped on, as the host consumed it (`as_seen_by_host`) with its horizon."""
 
     events: list[object]

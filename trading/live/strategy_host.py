@@ -44,6 +44,7 @@ from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
 from trading.model.instruments import Instrument
 from trading.model.orders import Order, OrderStatus
+from trading.model.pickling import PositionalPickle
 from trading.strategy import Strategy, build_config
 
 ZERO = Decimal(0)
@@ -59,7 +60,7 @@ class HostState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class HostStep:
+class HostStep(PositionalPickle):
     """What `advance` produced. `needs_sync_after_ts` is set when the host waits for the broker: it finished
     the bar with that ts (and sent `commands` from it) and needs the broker's fills for the bars after it."""
 

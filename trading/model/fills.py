@@ -8,10 +8,11 @@ from typing import Any
 
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
 from trading.model.orders import OrderSide
+from trading.model.pickling import PositionalPickle
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class Fill:
+class Fill(PositionalPickle):
     """An execution. `trade_id` is unique per venue execution, so a replayed report is booked once.
 
     Immutable by convention: `frozen=True` would make each construction several times slower (one

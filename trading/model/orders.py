@@ -15,6 +15,7 @@ from typing import Any
 
 from trading.errors import InvalidTransition, InvalidValue
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, VenueOrderId
+from trading.model.pickling import PositionalPickle
 
 ZERO = Decimal(0)
 
@@ -169,7 +170,7 @@ def _illegal(status: OrderStatus, event: OrderTrigger) -> InvalidTransition:
 
 
 @dataclass(slots=True, eq=False)
-class Order:
+class Order(PositionalPickle):
     """An order and its life so far. Build with the factories in `trading.model.factories` or directly."""
 
     client_order_id: ClientOrderId
