@@ -96,14 +96,14 @@ class BrokerActor:
     async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
         """Several owners' steps in one call (the order manager groups them): each is
         (owner, instrument, commands, done_ts, next_ts, prediction) — the owner finished bar `done_ts`, sent
-        `commands` from it, and already holds the bar `next_ts`, which this broker waits to have too before
-        matching (market data reaches the broker and the strategies at the same time, and either may be first).
+        `commands` from it, and already holds the bar `next_ts` (None: no bar after `done_ts` yet). This broker
+        waits to have those bars too before matching: market data reaches the broker and the strategies at the
+        same time, and either may be first (commands from bar `done_ts` fill at its close in `close` timing).
         An answer other than the owner's `prediction` ends its turn (`step_in_turn`)."""
         async with self.lock:
             await self._ready()
-        for _, instrument_id, _, _, next_ts, _ in requests:
-            if next_ts is not None:
-                await self._bars_through(instrument_id, next_ts)
+        for _, instrument_id, _, done, next_ts, _ in requests:
+            await self._bars_through(instrument_id, next_ts if next_ts is not None else done)
         async with self.lock:
             await self._ready()
             calls = [(owner, iid, commands, done, prediction) for owner, iid, commands, done, _, prediction in requests]

@@ -182,3 +182,31 @@ def test_strategies_sharing_a_tight_account_end_as_the_in_process_waiting_loop(r
         assert sum(s["divergences"] for s in statuses) > 0
     finally:
         ray.get(orchestrator.shutdown.remote())
+
+
+def test_a_step_that_reaches_the_broker_before_its_bar_waits_for_it(ray_session: None) -> None:
+    """Market data reaches the broker and the strategy at once, and under load the strategy's order can reach
+    the broker first. A market order from bar t fills at bar t's close (close timing) only if the broker has
+    bar t: the step waits for it instead of matching without it."""
+    from actors.broker import BrokerActor
+    from trading.messages import OrderFilled, SubmitOrder
+    from trading.model.orders import Order, OrderSide, OrderType
+
+    spec = BacktestSpec(data=str(MIN5), strategy="sma_cross", fill="close")
+    series = load_bars(MIN5)
+    instrument = build_instrument(spec, series)
+    broker = BrokerActor.options(num_cpus=0).remote(Decimal(100_000), instrument.currency, spec.sim_config())  # type: ignore[attr-defined]
+    try:
+        ray.get(broker.register.remote(instrument, infer_bar_interval(series.ts)))
+        ray.get(broker.pace.remote("s"))
+        bars = [series.bar(k) for k in range(3)]
+        ray.get(broker.on_bars.remote(instrument.id, bars[:1]))
+        order = Order("s-1", "s", instrument.id, OrderSide.BUY, OrderType.MARKET, Decimal(1), ts_init=bars[1].ts)  # type: ignore[arg-type]
+        step = broker.step_many.remote([("s", instrument.id, [SubmitOrder(order, bars[1].ts)], bars[1].ts, None, None)])
+        time.sleep(0.3)  # the step is at the broker, waiting
+        ray.get(broker.on_bars.remote(instrument.id, bars[1:2]))
+        [result] = ray.get(step, timeout=30)
+        fills = [e.fill for e in result.events if isinstance(e, OrderFilled)]
+        assert [(f.ts, f.price) for f in fills] == [(bars[1].ts, instrument.make_price(bars[1].close))]
+    finally:
+        ray.kill(broker)
