@@ -260,12 +260,14 @@ def serve_on_uvicorn() -> None:
     import ray
     import uvicorn
 
+    from actors.tuning import tune_gc
     from serve_apps.app import build_app
     from serve_apps.settings import GatewaySettings
 
     config = json.loads(os.environ[SETTINGS_ENV])
     ray.init(address=config["ray_address"], log_to_driver=False)
     app = build_app(GatewaySettings(**config["settings"]))
+    tune_gc()  # as the Serve replica does: the same process settings on both sides
     uvicorn.run(app, host="127.0.0.1", port=config["port"], log_level="warning")
 
 

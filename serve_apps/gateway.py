@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
+from actors.tuning import tune_gc
 from serve_apps.app import build_app
 from serve_apps.settings import GatewaySettings
 
@@ -19,6 +20,7 @@ class Gateway:
     """One replica: the FastAPI app, built in the replica from plain settings."""
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        tune_gc()  # like the trading actors: every request allocates, and the process holds all of Ray
         self.settings = GatewaySettings(**(settings or {}))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
