@@ -28,7 +28,7 @@ import ray
 
 from actors.batching import GroupCommit
 from actors.packing import packed
-from actors.storage import ActorStorage, call_with_retry
+from actors.storage import ActorStorage, EventPublisher, call_with_retry
 from actors.tuning import tune_gc
 from trading.brokers.paper import BrokerStep
 from trading.data.bars import Bar
@@ -84,6 +84,7 @@ class OrderManagerActor:
         self.brokers = brokers or {"paper": broker_name}  # broker (account) -> its actor
         self.stream = stream
         self.storage = ActorStorage(database_url, redis_url, namespace)
+        self.publisher: EventPublisher | None = None
         self.buffer: BufferedJournal | None = BufferedJournal() if database_url else None
         self.journal = InMemoryJournal()  # the in-memory journal (no database): survives start(), not a restart
         self.instruments: dict[InstrumentId, Instrument] = {i.id: i for i in instruments}
@@ -182,7 +183,7 @@ class OrderManagerActor:
     async def _persist(self, events: Sequence[Message]) -> None:
         """Flush the journal, then upsert the rows the events touched and publish the events. The journal is
         the record; the rows are views of the OMS's current state, so they are written concurrently (each row
-        once, with its latest state) and the events go to Redis in one round trip."""
+        once, with its latest state). The events go to Redis in order, in the background (`EventPublisher`)."""
         await self._flush()
         if not events:
             return
@@ -204,7 +205,9 @@ class OrderManagerActor:
                     writes.append(storage.positions.upsert(position_row(account_id, position, self.stream)))
             await asyncio.gather(*writes)
         if storage.cache is not None:
-            await storage.cache.publish_many("events", [{"stream": self.stream, **e.to_dict()} for e in events])
+            if self.publisher is None:
+                self.publisher = EventPublisher(storage.cache, "events", self.stream)
+            self.publisher.publish(events)  # in order, without holding up the answer
 
     # ------------------------------------------------------------------------------------ order path
     def _mark(self, instrument_id: InstrumentId, bar: Bar) -> None:

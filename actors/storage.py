@@ -9,11 +9,13 @@ every call on the runtime's paths is idempotent (client order ids, bar timestamp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ray.exceptions import RayActorError
 
+from trading.messages import Message
 from trading.storage import (
     EventJournal,
     FillStore,
@@ -23,6 +25,8 @@ from trading.storage import (
     PositionStore,
     open_pool,
 )
+
+log = logging.getLogger(__name__)
 
 RETRY_WAIT_S = 0.1
 RETRY_ATTEMPTS = 600  # a restarting actor takes seconds, not a minute
@@ -36,6 +40,39 @@ async def call_with_retry(make: Callable[[], Awaitable[Any]], what: str) -> Any:
         except RayActorError:
             await asyncio.sleep(RETRY_WAIT_S)
     raise RuntimeError(f"{what}: the actor did not come back")
+
+
+class EventPublisher:
+    """Publishes an actor's events to a Redis channel in order, off the order path: an answer does not wait for
+    the live stream. Redis pub/sub keeps nothing for absent subscribers anyway; the journal is the record, and
+    a stream reader re-syncs from the REST views. A failed publish is logged and counted, never raised."""
+
+    def __init__(self, cache: LiveCache, channel: str, stream: str) -> None:
+        self.cache = cache
+        self.channel = channel
+        self.stream = stream
+        self.dropped = 0
+        self._pending: list[Message] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def publish(self, events: Sequence[Message]) -> None:
+        self._pending += events
+        if self._pending and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._drain())
+
+    async def drained(self) -> None:
+        """Wait until everything published so far has reached Redis (or was dropped)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self.cache.publish_many(self.channel, [{"stream": self.stream, **e.to_dict()} for e in batch])
+            except Exception:  # the live stream is best effort; trading goes on
+                self.dropped += len(batch)
+                log.exception("publishing %d events to %s failed", len(batch), self.channel)
 
 
 class ActorStorage:

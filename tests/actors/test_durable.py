@@ -91,6 +91,14 @@ def check_equal_to_backtest(runtime: RuntimeSpec, expected: BacktestResult) -> d
     return snapshot
 
 
+def json_line(out: str) -> str:
+    """The JSON object `dto paper --json` printed. Here it joins the test session's Ray, which forwards its
+    workers' and raylet's log lines to this process's stdout (a run that starts its own Ray does not)."""
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
 def test_dto_paper_json_equals_dto_backtest(
     ray_session: None,
     storage_urls: tuple[str, str],
@@ -104,9 +112,9 @@ def test_dto_paper_json_equals_dto_backtest(
     monkeypatch.setenv("REDIS_URL", storage_urls[1])
     argv = ["--data", str(DAY), "--strategy", "sma_cross", "--param", "fast=1", "--param", "slow=15", "--json"]
     assert paper_main(argv) == 0
-    paper = json.loads(capsys.readouterr().out)
+    paper = json.loads(json_line(capsys.readouterr().out))
     assert dto_main(["backtest", *argv]) == 0
-    backtest = json.loads(capsys.readouterr().out)
+    backtest = json.loads(json_line(capsys.readouterr().out))
     figures = (paper["final_value"], paper["cash"])
     assert figures == (backtest["final_value"], backtest["cash"]) == ("10284.10", "6164.16")
     # trade ids differ by design (the paper venue keeps one book per strategy); everything else is equal

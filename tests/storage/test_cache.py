@@ -78,3 +78,35 @@ def test_rate_limit_is_atomic_under_concurrency(cache: LiveCache, run: Run, uid:
 
     results = run(burst())
     assert sum(allowed for allowed, _ in results) == 5
+
+
+def test_the_event_publisher_keeps_order_off_the_callers_path_and_never_raises(
+    cache: LiveCache, run: Run, uid: str
+) -> None:
+    from actors.storage import EventPublisher
+    from trading.messages import OrderAccepted, OrderSubmitted
+    from trading.model.identifiers import InstrumentId
+
+    iid = InstrumentId.parse("SPX.PAPER")
+    events = [
+        OrderSubmitted(f"c-{k}", "s", iid, k) if k % 2 else OrderAccepted(f"c-{k}", "s", iid, k)  # type: ignore[arg-type]
+        for k in range(6)
+    ]
+
+    async def scenario() -> tuple[list[dict[str, object]], int]:
+        publisher = EventPublisher(cache, f"events-{uid}", "oms")
+        async with cache.subscribe(f"events-{uid}") as received:
+            for k in range(0, 6, 2):  # three calls that return before anything reached Redis
+                publisher.publish(events[k : k + 2])
+            await publisher.drained()
+            got = [await asyncio.wait_for(anext(received), 2.0) for _ in range(6)]
+        broken = EventPublisher(LiveCache.from_url("redis://127.0.0.1:1/0"), "events", "oms")  # nothing listens
+        broken.publish(events[:2])
+        await broken.drained()
+        return got, broken.dropped
+
+    got, dropped = run(scenario())
+    assert [(e["client_order_id"], e["kind"], e["stream"]) for e in got] == [
+        (e.client_order_id, e.kind, "oms") for e in events
+    ]
+    assert dropped == 2
