@@ -351,6 +351,7 @@ class OrderManagerActor:
             "rebuilt_from": self.rebuilt_from,
             "routing": {"groups": self.routes.groups, "calls": self.routes.requests, "steps": self.routed_steps},
             "manual": {"groups": self.manual.groups, "orders": self.manual.requests},
+            "live_events_dropped": self.publisher.dropped if self.publisher is not None else 0,
             "risk": self.risk.gate().to_dict(),  # what the next order is checked against
         }
 
