@@ -123,34 +123,26 @@ def test_killing_the_strategy_actor_mid_replay_loses_and_duplicates_no_order(ray
         ray.get(orchestrator.shutdown.remote())
 
 
-def test_strategies_sharing_a_tight_account_end_as_the_in_process_waiting_loop(ray_session: None) -> None:
+def test_strategies_sharing_a_tight_account_stay_exactly_in_step_with_the_broker(ray_session: None) -> None:
     """Three strategies share cash for about two positions: the account refuses entries the strategies' shadows
-    predicted as fills. The broker actor stops each such strategy's turn at the refusal, the order manager
-    closes the orders of the steps it did not apply (NOT_SENT) and the strategy actor is rebuilt; the run ends
-    with the fills and order outcomes of `LiveLoop` waiting for every answer (the reference)."""
-    from trading.brokers.paper import PaperBroker
-    from trading.live import LiveLoop, ReplaySource, StrategyHost
+    predicted as fills. The broker actor stops such a strategy's turn at the refusal, the order manager closes
+    the orders of the steps it did not apply (NOT_SENT) and the strategy actor is rebuilt. Which strategy gets
+    the cash first depends on timing here (the actors run concurrently; `LiveLoop` steps them in a fixed order,
+    and tests/live/test_optimistic.py shows optimistic equals waiting there), so this test checks what must
+    hold under any timing: every strategy, the order manager and the broker agree on every fill and position,
+    and nothing decided on a failed prediction reached the venue."""
     from trading.live.oms import NOT_SENT
-    from trading.strategy import build_config
 
     spec = BacktestSpec(data=str(ROOT / "data" / "backtrader" / "2006-day-001.txt"), strategy="sma_cross")
     series = load_bars(Path(spec.data))
     instrument = build_instrument(spec, series)
-    interval = infer_bar_interval(series.ts)
-    cash = Decimal(8000)
     params = [{"fast": 1, "slow": 15}, {"fast": 3, "slow": 10}, {"fast": 2, "slow": 20}]
-    reference = LiveLoop(PaperBroker.open(cash, instrument.currency, spec.sim_config()))
-    for k, p in enumerate(params):
-        config = build_config(BUILTIN["sma_cross"], {"instrument_id": str(instrument.id), **p})
-        reference.add_strategy(StrategyHost(BUILTIN["sma_cross"](config, f"s{k}"), instrument), interval)
-    reference.run(ReplaySource(instrument.id, series, batch_size=64))
-
     runtime = RuntimeSpec(
         instrument=instrument,
         strategies=[StrategySpec("sma_cross", p, strategy_id=f"s{k}") for k, p in enumerate(params)],
-        starting_cash=cash,
+        starting_cash=Decimal(8000),
         sim=spec.sim_config(),
-        bar_interval_ns=interval,
+        bar_interval_ns=infer_bar_interval(series.ts),
         namespace=f"test-{uuid.uuid4().hex[:8]}",
     )
     orchestrator = OrchestratorActor.options(namespace=runtime.namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
@@ -158,28 +150,28 @@ def test_strategies_sharing_a_tight_account_end_as_the_in_process_waiting_loop(r
         ray.get(orchestrator.start.remote())
         ray.get(orchestrator.replay.remote(series, 64, "max"))
         broker = actor(broker_name("paper"), runtime)
-
-        def fill_row(f: Fill) -> tuple[object, ...]:
-            return (f.strategy_id, f.ts, f.side.value, f.quantity, f.price, f.commission)
-
         fills = ray.get(broker.fills.remote())
-        assert sorted(map(fill_row, fills)) == sorted(map(fill_row, reference.broker.fills))
         snapshot = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())
-        stories: dict[str, list[tuple[object, ...]]] = {}
-        for o in snapshot["orders"]:
-            if o["reason"] != NOT_SENT:
-                stories.setdefault(o["strategy_id"], []).append((o["side"], o["quantity"], o["status"], o["reason"]))
-        expected: dict[str, list[tuple[object, ...]]] = {}
-        for order in reference.oms.orders.values():
-            row = (order.side.value, str(order.quantity), order.status.value, order.reason)
-            expected.setdefault(order.strategy_id, []).append(row)
-        assert stories == expected
-        unsent = {o["client_order_id"] for o in snapshot["orders"] if o["reason"] == NOT_SENT}
+        orders = {o["client_order_id"]: o for o in snapshot["orders"]}
+        refused = [o for o in orders.values() if o["reason"] == "INSUFFICIENT_FUNDS"]
+        assert refused, "the case needs entries the shared account refuses"
+        oms_positions = {p["strategy_id"]: Decimal(p["quantity"]) for p in snapshot["strategy_positions"]}
+        statuses = []
+        for k in range(len(params)):
+            sid = f"s{k}"
+            mine = [f for f in fills if f.strategy_id == sid]
+            held = sum((f.signed_quantity for f in mine), Decimal(0))
+            status = ray.get(actor(strategy_name(sid), runtime).status.remote())
+            statuses.append(status)
+            assert (status["fills"], Decimal(status["position"])) == (len(mine), held), sid  # the strategy knows
+            assert oms_positions.get(sid, Decimal(0)) == held, sid  # the order manager books the same
+            assert all(orders[f.client_order_id]["strategy_id"] == sid for f in mine)
+        unsent = {cid for cid, o in orders.items() if o["reason"] == NOT_SENT}
         at_venue = ray.get(broker.submissions.remote())
-        assert unsent and not unsent & set(at_venue)  # closed unsent: never at the venue
-        assert len(at_venue) == len(set(at_venue))
-        statuses = [ray.get(actor(strategy_name(f"s{k}"), runtime).status.remote()) for k in range(len(params))]
-        assert sum(s["divergences"] for s in statuses) > 0
+        assert not unsent & set(at_venue)  # closed unsent: never at the venue
+        assert len(at_venue) == len(set(at_venue)) and set(at_venue) <= set(orders)
+        assert all(orders[cid]["status"] == "rejected" for cid in unsent)
+        assert sum(s["divergences"] for s in statuses) > 0  # the first refusal is met while predicting
     finally:
         ray.get(orchestrator.shutdown.remote())
 
