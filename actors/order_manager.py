@@ -236,13 +236,6 @@ class OrderManagerActor:
             if gate is not None:
                 self.risk.follow(gate)
 
-    async def route(
-        self, strategy_id: StrategyId, instrument_id: InstrumentId, step: HostStep, broker: str | None = None
-    ) -> Answer:
-        """`route_many` for one step."""
-        answers = await self._route_steps(strategy_id, instrument_id, [step], broker, [None])
-        return answers[0]
-
     async def route_many(
         self,
         strategy_id: StrategyId,

@@ -32,11 +32,8 @@ def build(args: dict[str, Any], num_replicas: int = 1, access_log: bool = False)
     logs every request in the replica's log file; off by default because it cost about 5% of the replica's CPU
     per request, and /metrics already counts requests by route and status. Off, the replica logs from WARNING
     up: Serve builds its access-log record at INFO for every request even when the access log is off."""
-    logging = {"enable_access_log": True, "log_level": "INFO"} if access_log else {"enable_access_log": False,
-                                                                                     "log_level": "WARNING"}
-    deployment = Gateway.options(  # type: ignore[attr-defined]
-        num_replicas=num_replicas, logging_config=logging
-    )
+    logging = {"enable_access_log": access_log, "log_level": "INFO" if access_log else "WARNING"}
+    deployment = Gateway.options(num_replicas=num_replicas, logging_config=logging)  # type: ignore[attr-defined]
     bound: Application = deployment.bind(GatewaySettings(**args).model_dump())
     return bound
 

@@ -71,14 +71,10 @@ class Prediction(PositionalPickle):
 @dataclass(frozen=True, slots=True)
 class PlannedStep:
     step: HostStep
-    predicted: StepAnswer | None  # None: the host waits for this step's real answer before it goes on
-
-    @property
-    def prediction(self) -> Prediction | None:
-        """What the broker must answer for the owner's later steps to be applied."""
-        if self.predicted is None:
-            return None
-        return Prediction(as_seen_by_host(self.predicted[1]), self.predicted[2])
+    # What the host stepped on: the order manager's answers and the broker's (the broker checks the latter).
+    # None: the host waits for this step's real answer before it goes on.
+    answers: list[Message] | None = None
+    prediction: Prediction | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +138,7 @@ class OptimisticHost:
     # ------------------------------------------------------------------------------------------ planning
     def plan(self) -> Plan:
         """Step the host as far as its bars and predictions go. Every step but the last is predicted and
-        already applied; the last may need its real answer first (`predicted is None`)."""
+        already applied; the last may need its real answer first (`prediction is None`)."""
         host = self.host
         steps: list[PlannedStep] = []
         stepped = 0
@@ -153,13 +149,13 @@ class OptimisticHost:
             if step.needs_sync_after_ts is None:
                 break
             if self.broker is None or step.next_ts is None:
-                steps.append(PlannedStep(step, None))  # the shadow does not have the bar the broker will match
+                steps.append(PlannedStep(step))  # the shadow does not have the bar the broker will match
                 break
             answers = predicted_answers(step)
             result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, step.needs_sync_after_ts)
             host.apply_events(answers)
             host.apply_events(result.events, result.horizon_ts)
-            steps.append(PlannedStep(step, (answers, result.events, result.horizon_ts)))
+            steps.append(PlannedStep(step, answers, Prediction(as_seen_by_host(result.events), result.horizon_ts)))
         return Plan(steps, stepped)
 
     def _start_shadow(self) -> None:
@@ -187,15 +183,15 @@ class OptimisticHost:
         """Check the real answers of `plan`'s steps (the order manager may answer fewer: it stops after a
         denial) and apply the last step's if it waited for it."""
         for planned, answer in zip(plan.steps, answers, strict=False):
-            if planned.predicted is None:
+            if planned.answers is None or planned.prediction is None:
                 return self._apply_real(planned, answer)
-            difference = _difference(planned.predicted, answer)
+            difference = _difference(planned.answers, planned.prediction, answer)
             if difference:
                 return self._diverged(f"step after {planned.step.needs_sync_after_ts}: {difference}")
             self.predicted += 1
         if len(answers) < len(plan.steps):
             return self._diverged(f"the order manager answered {len(answers)} of {len(plan.steps)} steps")
-        if plan.steps and plan.steps[-1].predicted is not None:
+        if plan.steps and plan.steps[-1].prediction is not None:
             self.next_cooldown = FIRST_COOLDOWN  # a whole plan held
         return Outcome.CONFIRMED
 
@@ -211,7 +207,8 @@ class OptimisticHost:
             # seen yet, or the account's cash refused a fill), it stops and starts again when the host is flat.
             done_ts = step.needs_sync_after_ts or 0
             result = self.broker.step(host.strategy_id, host.instrument_id, step.commands, done_ts)
-            if _difference((predicted_answers(step), result.events, result.horizon_ts), answer):
+            shadowed = Prediction(as_seen_by_host(result.events), result.horizon_ts)
+            if _difference(predicted_answers(step), shadowed, answer):
                 self.broker = None
         if not step.commands and host.horizon_ts <= before:
             return Outcome.WAITING
@@ -234,12 +231,13 @@ class OptimisticHost:
         }
 
 
-def _difference(predicted: StepAnswer, real: StepAnswer) -> str:
+def _difference(answers: list[Message], prediction: Prediction, real: StepAnswer) -> str:
     """What differs between a predicted and a real answer ("" if nothing)."""
-    if predicted[0] != real[0]:
-        return f"order manager answered {real[0]}, predicted {predicted[0]}"
-    if as_seen_by_host(predicted[1]) != as_seen_by_host(real[1]):
-        return f"broker reported {real[1]}, predicted {predicted[1]}"
-    if predicted[2] != real[2]:
-        return f"broker matched through {real[2]}, predicted {predicted[2]}"
+    if answers != real[0]:
+        return f"order manager answered {real[0]}, predicted {answers}"
+    if not prediction.holds(real[1], real[2]):
+        return (
+            f"broker reported {real[1]} through {real[2]}, predicted {prediction.events} through "
+            f"{prediction.horizon_ts}"
+        )
     return ""
