@@ -132,13 +132,25 @@ class Strategy(Generic[C]):
             raise RuntimeError(f"strategy {self.strategy_id} is not attached to an engine")
         return self._ctx
 
-    def set_indicators(self, values: Mapping[str, npt.NDArray[np.float64]], length: int) -> None:
-        """Store indicator arrays as Python lists: element access is far cheaper than numpy scalars."""
+    def set_indicators(
+        self, values: Mapping[str, npt.NDArray[np.float64]], length: int, unchanged: int = 0
+    ) -> None:
+        """Store indicator arrays as Python lists: element access is far cheaper than numpy scalars.
+
+        `unchanged`: how many leading values equal those stored by the previous call. Indicators are causal, so
+        a live host that recomputes them over a longer history passes the length it had, and only the new
+        values are converted (converting the whole history for every bar grew with the history)."""
         converted: dict[str, list[float]] = {}
         for key, array in values.items():
             if len(array) != length:
                 raise ConfigError(f"strategy {self.name}: indicator {key!r} has {len(array)} values for {length} bars")
-            converted[key] = np.asarray(array, dtype=np.float64).tolist()
+            known = self.ind.get(key)
+            if known is not None and 0 < unchanged <= len(known):
+                del known[unchanged:]
+                known.extend(np.asarray(array[unchanged:], dtype=np.float64).tolist())
+                converted[key] = known
+            else:
+                converted[key] = np.asarray(array, dtype=np.float64).tolist()
         self.ind = converted
 
     # ------------------------------------------------------------------ helpers for strategy code

@@ -124,6 +124,28 @@ def test_host_pause_keeps_the_history_but_calls_no_on_bar_and_update_parameters_
     assert host.state is HostState.STOPPED and host.advance().commands == []
 
 
+def test_indicators_fed_batch_by_batch_equal_the_whole_series_and_follow_new_parameters(
+    day_series: BarSeries,
+) -> None:
+    """The host converts only the new bars' indicator values (`Strategy.set_indicators(..., unchanged)`); after
+    any batch sizes they equal one computation over the whole series, and new parameters recompute them all."""
+    import numpy as np
+
+    loop, host = build_live(SPEC, SmaCross, day_series)
+    bars = list(day_series.bars())
+    strategy = host.strategy
+    for start, end in ((0, 1), (1, 8), (8, 9), (9, 120)):
+        loop.on_bars(host.instrument_id, bars[start:end])
+        expected = strategy.indicators(day_series.slice(0, end))
+        assert {key: len(values) for key, values in strategy.ind.items()} == dict.fromkeys(expected, end)
+        for key, values in expected.items():
+            np.testing.assert_array_equal(np.array(strategy.ind[key]), values)
+    host.update_parameters({"slow": 20})
+    loop.on_bars(host.instrument_id, bars[120:121])
+    slow = strategy.indicators(day_series.slice(0, 121))["slow"]
+    np.testing.assert_array_equal(np.array(strategy.ind["slow"]), slow)
+
+
 def test_history_cap_keeps_a_sliding_window(day_series: BarSeries) -> None:
     loop, host = build_live(SPEC, SmaCross, day_series, history_cap=40)
     loop.run(ReplaySource(host.instrument_id, day_series, batch_size=10))

@@ -96,14 +96,14 @@ class _History:
             ts = np.empty(size, dtype=np.int64)
             ts[: self._n] = self._ts[: self._n]
             self._columns, self._ts = columns, ts
-        for k, bar in enumerate(bars, self._n):
-            self._ts[k] = bar.ts
-            self._columns[0, k] = bar.open
-            self._columns[1, k] = bar.high
-            self._columns[2, k] = bar.low
-            self._columns[3, k] = bar.close
-            self._columns[4, k] = bar.volume
-        self._n += n
+        start, end = self._n, self._n + n
+        self._ts[start:end] = [bar.ts for bar in bars]  # a column at a time: one numpy call per column, not per bar
+        self._columns[0, start:end] = [bar.open for bar in bars]
+        self._columns[1, start:end] = [bar.high for bar in bars]
+        self._columns[2, start:end] = [bar.low for bar in bars]
+        self._columns[3, start:end] = [bar.close for bar in bars]
+        self._columns[4, start:end] = [bar.volume for bar in bars]
+        self._n = end
         self.bars.extend(bars)
 
     def trim(self, keep_from: int) -> None:
@@ -169,6 +169,7 @@ class StrategyHost:
         self._bar: Bar | None = None
         self._outgoing: list[Message] = []
         self._stale = True
+        self._indicators_for: tuple[int, int] | None = None  # (history start, end) the strategy's values cover
         self._replay: dict[int, list[Message]] = {}
         self._replay_until = NEVER
         self._seq_floor = 0  # order ids known to the order manager (a rebuilt host's new ids come after them)
@@ -209,6 +210,7 @@ class StrategyHost:
         config = build_config(type(self.strategy), {**self.strategy.config.model_dump(), **changes})
         self.strategy.config = config
         self._stale = True
+        self._indicators_for = None  # new parameters: every value changes
         return config.model_dump()
 
     # ----------------------------------------------------------------------------------- restart path
@@ -263,7 +265,10 @@ class StrategyHost:
             if self.state is HostState.RUNNING:
                 if self._stale:
                     series = history.series(str(self.instrument_id))
-                    strategy.set_indicators(strategy.indicators(series), len(series))
+                    known = self._indicators_for
+                    unchanged = known[1] - known[0] if known is not None and known[0] == history.start else 0
+                    strategy.set_indicators(strategy.indicators(series), len(series), unchanged)
+                    self._indicators_for = (history.start, history.end)
                     self._stale = False
                 strategy.i = self._next - history.start
                 strategy.on_bar(bar)
