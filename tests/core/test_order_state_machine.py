@@ -343,3 +343,28 @@ def test_an_order_pickles_with_its_state_and_a_host_step_with_its_orders() -> No
     back = pickle.loads(pickle.dumps(step))
     assert back.commands[0].to_dict() == step.commands[0].to_dict() and back.last_bar == step.last_bar
     assert (back.needs_sync_after_ts, back.bars_stepped, back.next_ts) == (5, 3, 6)
+
+
+@pytest.mark.parametrize("message", SAMPLE_MESSAGES, ids=lambda m: m.kind)
+def test_a_shallow_copy_of_a_message_is_a_new_object_equal_to_it(message) -> None:
+    import copy
+
+    again = copy.copy(message)
+    assert again is not message and again.to_dict() == message.to_dict()
+
+
+def test_a_copied_order_keeps_its_state_and_changes_apart_from_the_original() -> None:
+    """`copy.copy` copies field by field (`PositionalPickle.__copy__`), without running `__init__` again."""
+    import copy
+
+    from trading.live.order_events import fresh_copy, state_copy
+
+    order = full_order()
+    again = state_copy(order)
+    assert again is not order and again.to_dict() == order.to_dict()
+    again.tags["note"] = "changed"
+    again.apply(OrderTrigger.CANCEL, order.ts_last + 1)
+    assert "note" not in order.tags and order.status is OrderStatus.PARTIALLY_FILLED
+    fresh = fresh_copy(order)
+    assert fresh.status is OrderStatus.INITIALIZED and fresh.filled_quantity == 0
+    assert copy.copy(sample_fill()) == sample_fill()

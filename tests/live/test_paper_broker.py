@@ -132,3 +132,29 @@ def test_a_paced_book_judges_reduce_only_by_its_own_fills_not_the_shared_account
     closed = paper.step("a", IID, [SubmitOrder(_owned("a", 2, 4, OrderSide.SELL, reduce_only=True))], BARS[4].ts)
     assert [e.fill.side for e in closed.events if isinstance(e, OrderFilled)] == [OrderSide.SELL]
     assert paper.ledger.quantity(IID) == -1  # b's short is all that is left
+
+
+def test_a_book_without_working_orders_skips_bars_but_keeps_its_session_ends() -> None:
+    """Catch-up jumps over bars when nothing is working (`PaperBroker._skip`); the session ends it passed still
+    count as run, so an old step sent again cannot expire a DAY order placed later, and the next session end
+    does expire it."""
+    from trading.model.instruments import TradingSession
+    from trading.model.orders import TimeInForce
+
+    hour = 3_600_000_000_000
+    session = TradingSession.parse("09:00-12:00")  # UTC, Mon-Fri; 1970-01-01 was a Thursday
+    instrument = equity("ACME", "SIM", sessions=(session,))
+    days = (0, 1, 4)  # Thu, Fri, Mon
+    bars = [Bar(d * DAY_NS + h * hour, 100, 101, 99, 100, 1_000) for d in days for h in (9, 10, 11)]  # 11:00 ends
+    paper = PaperBroker.open(Decimal(100_000), "USD", SimConfig())
+    paper.register(instrument, hour)
+    paper.on_bars(IID, bars)
+    assert paper.step("s1", IID, [], bars[6].ts).events == []  # caught up over Thu and Fri without orders
+    limit = order(1, 0, order_type=OrderType.LIMIT, limit_price=Decimal("50.00"), time_in_force=TimeInForce.DAY)
+    paper.step("s1", IID, [SubmitOrder(limit)], bars[6].ts)
+    resent = paper.step("s1", IID, [], bars[5].ts)  # Friday's last bar: its session end already ran
+    assert paper.find_order(limit.client_order_id).status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+    assert resent.events == []
+    paper.step("s1", IID, [], bars[7].ts)
+    expired = paper.step("s1", IID, [], bars[8].ts)  # Monday's session end expires the DAY order
+    assert [type(e).__name__ for e in expired.events] == ["OrderExpired"]

@@ -110,6 +110,7 @@ class _BarBuffer:
     bars: list[Bar] = field(default_factory=list)
     in_session: list[bool] = field(default_factory=list)
     session_end: list[bool] = field(default_factory=list)
+    end_ts: list[int] = field(default_factory=list)  # the bars that end a session, by ts (found by bisection)
 
     def extend(self, bars: Sequence[Bar]) -> None:
         if not bars:
@@ -124,10 +125,17 @@ class _BarBuffer:
         self.bars.extend(bars)
         self.in_session.extend(inside.tolist())
         self.session_end.extend(ends.tolist())
+        self.end_ts.extend(stamps[ends].tolist())
         extra = len(self.ts) - self.capacity
         if extra > self.capacity // 4:  # trim in chunks: cheap amortized
             for column in (self.ts, self.bars, self.in_session, self.session_end):
                 del column[:extra]
+            del self.end_ts[: bisect.bisect_left(self.end_ts, self.ts[0])]
+
+    def last_session_end(self, first_ts: int, last_ts: int) -> int | None:
+        """The ts of the last session-ending bar from `first_ts` through `last_ts`, None if there is none."""
+        k = bisect.bisect_right(self.end_ts, last_ts) - 1
+        return self.end_ts[k] if k >= 0 and self.end_ts[k] >= first_ts else None
 
     def after(self, ts: int) -> int:
         """Index of the first bar later than `ts`."""
@@ -458,10 +466,26 @@ class PaperBroker:
         k = buffer.after(book.matched.get(instrument_id, NEVER))
         stop = buffer.after(through_ts)
         while k < stop:
+            if not book.venue.has_working_orders:
+                self._skip(book, instrument_id, k, stop, end_last=end_last)
+                return
             self._match(book, instrument_id, k)
             if k < stop - 1 or end_last:
                 self._end_session(book, instrument_id, k)
             k += 1
+
+    def _skip(self, book: _Book, instrument_id: InstrumentId, k: int, stop: int, *, end_last: bool) -> None:
+        """`_catch_up` over bars k..stop-1 for a book with no working orders: no bar can fill or expire anything,
+        so only how far the book got is kept (most bars of a replay, one Python call per bar less)."""
+        buffer = self._bars[instrument_id]
+        last = stop - 1
+        book.venue.last_bars[instrument_id] = buffer.bars[last]
+        book.matched[instrument_id] = buffer.ts[last]
+        ended_through = last if end_last else last - 1
+        if ended_through >= k:
+            ended = buffer.last_session_end(buffer.ts[k], buffer.ts[ended_through])
+            if ended is not None and book.ended.get(instrument_id, NEVER) < ended:
+                book.ended[instrument_id] = ended
 
     def _match(self, book: _Book, instrument_id: InstrumentId, k: int) -> None:
         buffer = self._bars[instrument_id]
