@@ -69,8 +69,8 @@ class BrokerActor:
         self.ready = True
 
     async def _flush(self) -> None:
-        if self.storage.journal is not None and self.buffer.pending:
-            await self.buffer.flush(self.storage.journal)
+        if self.buffer.pending:
+            await self.storage.write(self.buffer)  # one transaction for all of them
 
     async def register(self, instrument: Instrument, bar_interval_ns: int | None = None) -> None:
         async with self.lock:

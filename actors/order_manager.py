@@ -8,18 +8,19 @@ call (a group commit): with many strategies the broker and the journal see one c
 
 Start path (also the restart path, run lazily by the first call): rebuild from the journal, then reconcile with
 the broker. With a `database_url` the journal is the PostgreSQL event journal (stream `stream`): the manager
-appends to a `BufferedJournal`, and the actor flushes it before an order goes to the broker and before it
-answers, so nothing acknowledged is lost; order, fill and position rows are upserted, events are published to
-Redis and the last bar of each batch is cached there. Calls to the broker and risk actors are resent while
-they restart (both are idempotent); events booked by reconciliation are handed to their strategy with its next
-answer. Once per market-data batch the firm's equity goes to the risk actor, which runs the circuit breakers.
+appends to a `BufferedJournal`, and the actor writes it before an order goes to the broker and before it
+answers, so nothing acknowledged is lost; the order, fill and position rows go in the same transaction (one
+commit per group of orders), events are published to Redis and the last bar of each batch is cached there.
+Calls to the broker and risk actors are resent while they restart (both are idempotent); events booked by
+reconciliation are handed to their strategy with its next answer. Once per market-data batch the firm's equity
+goes to the risk actor, which runs the circuit breakers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,7 @@ from trading.messages import Message, OrderFilled, PositionChanged, Reconciliati
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
 from trading.risk.rules import RiskEngine, RiskGate
+from trading.storage import FillRow, OrderRow, PositionRow
 
 Answer = tuple[list[Message], list[Message], int]  # (answers to the commands, broker events, fill horizon)
 
@@ -176,35 +178,31 @@ class OrderManagerActor:
         self.oms.register(instrument)
 
     # ------------------------------------------------------------------------------------ durability
-    async def _flush(self) -> None:
-        if self.buffer is not None and self.buffer.pending and self.storage.journal is not None:
-            await self.buffer.flush(self.storage.journal)
-
     async def _persist(self, events: Sequence[Message]) -> None:
-        """Flush the journal, then upsert the rows the events touched and publish the events. The journal is
-        the record; the rows are views of the OMS's current state, so they are written concurrently (each row
-        once, with its latest state). The events go to Redis in order, in the background (`EventPublisher`)."""
-        await self._flush()
-        if not events:
-            return
+        """Write the journal's new entries and the rows the events touched, in one transaction, then publish
+        the events. The journal is the record; the rows are views of the OMS's current state (each row once,
+        with its latest state). The events go to Redis in order, in the background (`EventPublisher`)."""
         storage = self.storage
-        oms = self.oms
-        if storage.orders is not None and storage.fills is not None and storage.positions is not None:
-            orders = [oms.orders.get(cid) for cid in dict.fromkeys(event_order_id(e) for e in events) if cid]
-            await asyncio.gather(*(storage.orders.upsert(order_row(o, self.stream)) for o in orders if o))
-            writes: list[Awaitable[object]] = []
-            for event in events:
-                if isinstance(event, OrderFilled):
-                    instrument = self.instruments.get(event.fill.instrument_id)
-                    currency = instrument.currency if instrument is not None else "USD"
-                    writes.append(storage.fills.add(fill_row(event.fill, currency, self.stream)))
-            moved = dict.fromkeys((e.account_id, e.instrument_id) for e in events if isinstance(e, PositionChanged))
-            for account_id, instrument_id in moved:
-                position = oms.account_positions.get((account_id, instrument_id))
-                if position is not None:
-                    writes.append(storage.positions.upsert(position_row(account_id, position, self.stream)))
-            await asyncio.gather(*writes)
-        if storage.cache is not None:
+        if self.buffer is not None and storage.journal is not None:
+            orders: list[OrderRow] = []
+            fills: list[FillRow] = []
+            positions: list[PositionRow] = []
+            if events:
+                oms = self.oms
+                ids = dict.fromkeys(event_order_id(e) for e in events)
+                orders = [order_row(o, self.stream) for o in (oms.orders.get(cid) for cid in ids if cid) if o]
+                for event in events:
+                    if isinstance(event, OrderFilled):
+                        instrument = self.instruments.get(event.fill.instrument_id)
+                        currency = instrument.currency if instrument is not None else "USD"
+                        fills.append(fill_row(event.fill, currency, self.stream))
+                moved = dict.fromkeys((e.account_id, e.instrument_id) for e in events if isinstance(e, PositionChanged))
+                for account_id, instrument_id in moved:
+                    position = oms.account_positions.get((account_id, instrument_id))
+                    if position is not None:
+                        positions.append(position_row(account_id, position, self.stream))
+            await storage.write(self.buffer, orders, fills, positions)
+        if events and storage.cache is not None:
             if self.publisher is None:
                 self.publisher = EventPublisher(storage.cache, "events", self.stream)
             self.publisher.publish(events)  # in order, without holding up the answer

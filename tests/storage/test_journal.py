@@ -97,3 +97,40 @@ def test_update_and_delete_are_refused(pool: asyncpg.Pool, run: Run, uid: str, s
 def test_truncate_is_refused(pool: asyncpg.Pool, run: Run) -> None:
     with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
         run(pool.execute("TRUNCATE events"))
+
+
+def test_append_many_stores_in_order_all_or_none_and_drops_known_keys(
+    pool: asyncpg.Pool, run: Run, uid: str
+) -> None:
+    journal = EventJournal(pool)
+    stream = f"batch-{uid}"
+    first = [(stream, "A", {"n": 1}, "k1"), (stream, "B", {"n": 2}, "k2"), (stream, "C", {"n": 3}, None)]
+    assert run(journal.append_many(first)) == 3
+    assert run(journal.append_many([(stream, "B", {"n": 2}, "k2"), (stream, "D", {"n": 4}, "k4")])) == 1
+    assert run(journal.append_many([])) == 0
+    entries = run(journal.read(stream=stream))
+    assert [(e.kind, e.key, e.payload) for e in entries] == [
+        ("A", "k1", {"n": 1}), ("B", "k2", {"n": 2}), ("C", None, {"n": 3}), ("D", "k4", {"n": 4})
+    ]
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    unencodable = [(stream, "E", {"n": 5}, "k5"), (stream, "F", {"bad": object()}, "k6")]
+    with pytest.raises(asyncpg.DataError, match="not JSON serializable"):
+        run(journal.append_many(unencodable))
+    assert [e.kind for e in run(journal.read(stream=stream))] == ["A", "B", "C", "D"]  # E was rolled back too
+
+
+def test_a_buffered_journal_keeps_what_a_failed_flush_did_not_write(pool: asyncpg.Pool, run: Run, uid: str) -> None:
+    from trading.live import BufferedJournal
+
+    journal = EventJournal(pool)
+    stream = f"buffered-{uid}"
+    buffer = BufferedJournal()
+    buffer.append(stream, "A", {"n": 1}, "a")
+    buffer.append(stream, "B", {"bad": object()}, "b")
+    with pytest.raises(asyncpg.DataError, match="not JSON serializable"):
+        run(buffer.flush(journal))
+    assert [kind for _, kind, _, _ in buffer.pending] == ["A", "B"]  # nothing lost, order kept
+    buffer.pending[1] = (stream, "B", {"n": 2}, "b")
+    buffer.append(stream, "C", {"n": 3}, "c")
+    assert run(buffer.flush(journal)) == 3 and buffer.pending == []
+    assert [e.kind for e in run(journal.read(stream=stream))] == ["A", "B", "C"]

@@ -239,3 +239,27 @@ def test_credentials_are_opaque_bytes(pool: asyncpg.Pool, run: Run, uid: str) ->
     assert run(credentials.delete(broker, "api_key")) is True
     assert run(credentials.delete(broker, "api_key")) is False
     assert run(credentials.get(broker, "api_key")) is None
+
+
+def test_many_row_writes_store_what_single_writes_store(pool: asyncpg.Pool, run: Run, uid: str) -> None:
+    """`upsert_many` / `add_many` (the order manager's one-transaction writes) keep the single writes' rules:
+    exact Decimals, later state wins, fills once each, an order's identity never changes."""
+    orders, fills, positions = OrderStore(pool), FillStore(pool), PositionStore(pool)
+    run(orders.upsert_many([order(uid, 1), order(uid, 2, quantity=HUGE)]))
+    run(orders.upsert_many([order(uid, 1, status="filled", filled_qty=Decimal(10), avg_price=TINY)]))
+    run(orders.upsert_many([order(uid, 2, side="sell", status="canceled")]))  # another order's id: left as it was
+    stored = {row.client_order_id: row for row in run(orders.list(strategy_id=f"S-{uid}"))}
+    assert (stored[f"O-{uid}-1"].status, stored[f"O-{uid}-1"].avg_price) == ("filled", TINY)
+    assert (stored[f"O-{uid}-2"].status, stored[f"O-{uid}-2"].side, stored[f"O-{uid}-2"].quantity) == (
+        "submitted", "buy", HUGE
+    )
+    t0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    fill = FillRow(f"T-{uid}-1", f"O-{uid}-1", "AAPL.ALPACA", "buy", Decimal(10), TINY, Decimal(0), "USD", t0)
+    run(fills.add_many([fill]))
+    run(fills.add_many([fill]))
+    assert run(fills.list(client_order_id=f"O-{uid}-1")) == [fill]
+    account = f"A-{uid}"
+    run(positions.upsert_many([PositionRow(account, "AAPL.ALPACA", Decimal(10), TINY)]))
+    run(positions.upsert_many([PositionRow(account, "AAPL.ALPACA", Decimal(4), TINY, realized_pnl=HUGE)]))
+    (position,) = run(positions.list(account))
+    assert (position.quantity, position.realized_pnl) == (4, HUGE)

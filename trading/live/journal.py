@@ -8,7 +8,9 @@ idempotent: an entry whose (stream, key) is already stored is dropped by both jo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,8 +36,13 @@ class Journal(Protocol):
     def append(self, stream: str, kind: str, payload: dict[str, Any], key: str | None = None) -> object: ...
 
 
+Entry = tuple[str, str, dict[str, Any], str | None]  # (stream, kind, payload, key)
+
+
 class AsyncJournal(Protocol):
     async def append(self, stream: str, kind: str, payload: dict[str, Any], key: str | None = None) -> int | None: ...
+
+    async def append_many(self, entries: Sequence[Entry]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +83,26 @@ class BufferedJournal:
     """Collects appends synchronously; `flush` writes them, in order, to an async journal."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[str, str, dict[str, Any], str | None]] = []
+        self.pending: list[Entry] = []
+        self._writing = asyncio.Lock()
 
     def append(self, stream: str, kind: str, payload: dict[str, Any], key: str | None = None) -> None:
         self.pending.append((stream, kind, payload, key))
 
+    @asynccontextmanager
+    async def flushing(self) -> AsyncIterator[list[Entry]]:
+        """The pending entries, taken out to be written (say, in a transaction with other writes): they go back
+        in front, in order, if the block raises. One writer at a time, so entries land in the order appended."""
+        async with self._writing:
+            batch, self.pending = self.pending, []
+            try:
+                yield batch
+            except BaseException:
+                self.pending[:0] = batch
+                raise
+
     async def flush(self, journal: AsyncJournal) -> int:
-        """Write everything pending; returns how many entries were new (duplicates by key are dropped)."""
-        written = 0
-        while self.pending:
-            stream, kind, payload, key = self.pending[0]
-            if await journal.append(stream, kind, payload, key) is not None:
-                written += 1
-            self.pending.pop(0)
-        return written
+        """Write everything pending in one call; returns how many entries were new (duplicates by key are
+        dropped)."""
+        async with self.flushing() as batch:
+            return await journal.append_many(batch) if batch else 0

@@ -6,6 +6,7 @@ Quantities, prices and money are Decimal both ways (NUMERIC columns); JSON colum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -75,6 +76,49 @@ class OrderRow:
         _require_aware(self, "created_at", "updated_at")
 
 
+_ORDER_UPSERT = """
+    INSERT INTO orders (client_order_id, strategy_id, instrument_id, broker, side, order_type,
+                        quantity, limit_price, stop_price, status, filled_qty, avg_price,
+                        venue_order_id, data, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, now()))
+    ON CONFLICT (client_order_id) DO UPDATE SET
+        order_type = EXCLUDED.order_type,
+        quantity = EXCLUDED.quantity,
+        limit_price = EXCLUDED.limit_price,
+        stop_price = EXCLUDED.stop_price,
+        status = EXCLUDED.status,
+        filled_qty = EXCLUDED.filled_qty,
+        avg_price = EXCLUDED.avg_price,
+        venue_order_id = COALESCE(EXCLUDED.venue_order_id, orders.venue_order_id),
+        data = EXCLUDED.data,
+        updated_at = now()
+    WHERE orders.strategy_id = EXCLUDED.strategy_id
+      AND orders.instrument_id = EXCLUDED.instrument_id
+      AND orders.broker = EXCLUDED.broker
+      AND orders.side = EXCLUDED.side
+"""
+
+
+def _order_args(row: OrderRow) -> tuple[object, ...]:
+    return (
+        row.client_order_id,
+        row.strategy_id,
+        row.instrument_id,
+        row.broker,
+        row.side,
+        row.order_type,
+        row.quantity,
+        row.limit_price,
+        row.stop_price,
+        row.status,
+        row.filled_qty,
+        row.avg_price,
+        row.venue_order_id,
+        row.data,
+        row.created_at,
+    )
+
+
 class OrderStore:
     """Orders by client order id; `upsert` is idempotent, so replaying an order's events is harmless."""
 
@@ -84,48 +128,17 @@ class OrderStore:
     async def upsert(self, row: OrderRow) -> OrderRow:
         """Insert or update the order; returns the stored row. The order's identity (strategy, instrument,
         broker, side) can't change: a client order id reused for another order raises `StorageError`."""
-        record = await self._pool.fetchrow(
-            """
-            INSERT INTO orders (client_order_id, strategy_id, instrument_id, broker, side, order_type,
-                                quantity, limit_price, stop_price, status, filled_qty, avg_price,
-                                venue_order_id, data, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, now()))
-            ON CONFLICT (client_order_id) DO UPDATE SET
-                order_type = EXCLUDED.order_type,
-                quantity = EXCLUDED.quantity,
-                limit_price = EXCLUDED.limit_price,
-                stop_price = EXCLUDED.stop_price,
-                status = EXCLUDED.status,
-                filled_qty = EXCLUDED.filled_qty,
-                avg_price = EXCLUDED.avg_price,
-                venue_order_id = COALESCE(EXCLUDED.venue_order_id, orders.venue_order_id),
-                data = EXCLUDED.data,
-                updated_at = now()
-            WHERE orders.strategy_id = EXCLUDED.strategy_id
-              AND orders.instrument_id = EXCLUDED.instrument_id
-              AND orders.broker = EXCLUDED.broker
-              AND orders.side = EXCLUDED.side
-            RETURNING *
-            """,
-            row.client_order_id,
-            row.strategy_id,
-            row.instrument_id,
-            row.broker,
-            row.side,
-            row.order_type,
-            row.quantity,
-            row.limit_price,
-            row.stop_price,
-            row.status,
-            row.filled_qty,
-            row.avg_price,
-            row.venue_order_id,
-            row.data,
-            row.created_at,
-        )
+        record = await self._pool.fetchrow(_ORDER_UPSERT + " RETURNING *", *_order_args(row))
         if record is None:
             raise StorageError(f"client order id {row.client_order_id!r} already belongs to another order")
         return OrderRow(**dict(record))
+
+    async def upsert_many(self, rows: Sequence[OrderRow], connection: asyncpg.Connection | None = None) -> None:
+        """`upsert` for several orders in one round trip (on `connection`, in its transaction, if given). A row
+        whose client order id belongs to another order is left as it is, silently: this is for the order
+        manager, which never reuses an id."""
+        if rows:
+            await (connection or self._pool).executemany(_ORDER_UPSERT, [_order_args(row) for row in rows])
 
     async def get(self, client_order_id: str) -> OrderRow | None:
         """The order, or None."""
@@ -181,6 +194,29 @@ class FillRow:
         _require_aware(self, "ts")
 
 
+_FILL_INSERT = """
+    INSERT INTO fills (fill_id, client_order_id, instrument_id, side, quantity, price, commission,
+                       currency, ts, data)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (fill_id) DO NOTHING
+"""
+
+
+def _fill_args(row: FillRow) -> tuple[object, ...]:
+    return (
+        row.fill_id,
+        row.client_order_id,
+        row.instrument_id,
+        row.side,
+        row.quantity,
+        row.price,
+        row.commission,
+        row.currency,
+        row.ts,
+        row.data,
+    )
+
+
 class FillStore:
     """Fills, stored once each."""
 
@@ -189,26 +225,13 @@ class FillStore:
 
     async def add(self, row: FillRow) -> bool:
         """Store the fill; False if a fill with this `fill_id` is already stored (nothing changes)."""
-        stored = await self._pool.fetchval(
-            """
-            INSERT INTO fills (fill_id, client_order_id, instrument_id, side, quantity, price, commission,
-                               currency, ts, data)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (fill_id) DO NOTHING
-            RETURNING fill_id
-            """,
-            row.fill_id,
-            row.client_order_id,
-            row.instrument_id,
-            row.side,
-            row.quantity,
-            row.price,
-            row.commission,
-            row.currency,
-            row.ts,
-            row.data,
-        )
+        stored = await self._pool.fetchval(_FILL_INSERT + " RETURNING fill_id", *_fill_args(row))
         return stored is not None
+
+    async def add_many(self, rows: Sequence[FillRow], connection: asyncpg.Connection | None = None) -> None:
+        """`add` for several fills in one round trip (on `connection`, in its transaction, if given)."""
+        if rows:
+            await (connection or self._pool).executemany(_FILL_INSERT, [_fill_args(row) for row in rows])
 
     async def list(
         self, since: datetime | None = None, client_order_id: str | None = None, limit: int = 10_000
@@ -247,6 +270,22 @@ class PositionRow:
         _require_decimal(self, "quantity", "avg_price", "realized_pnl")
 
 
+_POSITION_UPSERT = """
+    INSERT INTO positions (account_id, instrument_id, quantity, avg_price, realized_pnl, data)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (account_id, instrument_id) DO UPDATE SET
+        quantity = EXCLUDED.quantity,
+        avg_price = EXCLUDED.avg_price,
+        realized_pnl = EXCLUDED.realized_pnl,
+        data = EXCLUDED.data,
+        updated_at = now()
+"""
+
+
+def _position_args(row: PositionRow) -> tuple[object, ...]:
+    return (row.account_id, row.instrument_id, row.quantity, row.avg_price, row.realized_pnl, row.data)
+
+
 class PositionStore:
     """Positions by (account, instrument). A flat position stays as a row with quantity 0."""
 
@@ -255,26 +294,13 @@ class PositionStore:
 
     async def upsert(self, row: PositionRow) -> PositionRow:
         """Insert or replace the position; returns the stored row."""
-        record = await self._pool.fetchrow(
-            """
-            INSERT INTO positions (account_id, instrument_id, quantity, avg_price, realized_pnl, data)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (account_id, instrument_id) DO UPDATE SET
-                quantity = EXCLUDED.quantity,
-                avg_price = EXCLUDED.avg_price,
-                realized_pnl = EXCLUDED.realized_pnl,
-                data = EXCLUDED.data,
-                updated_at = now()
-            RETURNING *
-            """,
-            row.account_id,
-            row.instrument_id,
-            row.quantity,
-            row.avg_price,
-            row.realized_pnl,
-            row.data,
-        )
+        record = await self._pool.fetchrow(_POSITION_UPSERT + " RETURNING *", *_position_args(row))
         return PositionRow(**dict(record))
+
+    async def upsert_many(self, rows: Sequence[PositionRow], connection: asyncpg.Connection | None = None) -> None:
+        """`upsert` for several positions in one round trip (on `connection`, in its transaction, if given)."""
+        if rows:
+            await (connection or self._pool).executemany(_POSITION_UPSERT, [_position_args(row) for row in rows])
 
     async def get(self, account_id: str, instrument_id: str) -> PositionRow | None:
         """The position, or None."""
