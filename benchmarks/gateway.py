@@ -1,6 +1,8 @@
 """Gateway throughput and latency: an authenticated GET /v1/positions and order submission at 32 concurrent
 clients (closed loop, a bounded number of requests), through Ray Serve and through the same app under plain
-uvicorn in its own process, against one real runtime (actors, PostgreSQL, Redis).
+uvicorn in its own process, against one real runtime (actors, PostgreSQL, Redis; the order manager's journal in
+memory, so the rounds measure the gateway), and then the order manager alone, called directly, in memory and
+durable as `dto run` runs it (every order journaled to PostgreSQL before it is answered).
 
     .venv/bin/python -m benchmarks.gateway
 
@@ -87,12 +89,20 @@ class Connection:
         self.writer.close()
 
 
-PROCESS_ROLES = {"ServeReplica:gateway": "gateway", "haproxy": "haproxy", "OrderManagerActor": "order_manager"}
+PROCESS_ROLES = {
+    "ServeReplica:gateway": "gateway",
+    "haproxy": "haproxy",
+    "OrderManagerActor": "order_manager",
+    "BrokerActor": "broker",
+    "postgres": "database",
+}
+ROLES = ("gateway", "haproxy", "order_manager", "broker", "database", "client")
 
 
 class CpuMeter:
     """CPU seconds spent by each role in the request path (the gateway process(es), HAProxy, the order
-    manager, this load generator) and by the rest of the machine, over a timed phase: where the time goes."""
+    manager, the broker, PostgreSQL, this load generator), by the rest of this process tree (Ray's own
+    processes, Redis) and by the rest of the machine, over a timed phase: where the time goes."""
 
     def __init__(self, uvicorn_pid: int | None = None) -> None:
         """`uvicorn_pid`: the gateway is that process (Serve's idle replicas are not counted), else Serve's."""
@@ -111,7 +121,7 @@ class CpuMeter:
     def sample(self) -> dict[str, float]:
         psutil = self._psutil
         me = psutil.Process()
-        seconds = {"gateway": 0.0, "haproxy": 0.0, "order_manager": 0.0, "client": 0.0, "tree": 0.0}
+        seconds = dict.fromkeys((*ROLES, "tree"), 0.0)
         for process in [me, *me.children(recursive=True)]:
             try:
                 cpu = process.cpu_times()
@@ -178,8 +188,8 @@ async def _load(port: int, key: str, total: int, order: bool, meter: CpuMeter) -
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "errors": float(errors),
-        **{f"cpu_ms_{role}": spent[role] / len(latencies) * 1000
-           for role in ("gateway", "haproxy", "order_manager", "client")},
+        **{f"cpu_ms_{role}": spent[role] / len(latencies) * 1000 for role in ROLES},
+        "cpu_ms_rest": (spent["tree"] - sum(spent[role] for role in ROLES)) / len(latencies) * 1000,
         "other_cpus": max(0.0, spent["machine"] - spent["tree"]) / elapsed,
     }
 
@@ -294,16 +304,18 @@ def main() -> dict[str, float]:
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
+    # The order manager keeps its journal in memory here, so the rounds measure the gateway (Serve against
+    # uvicorn) and not the database; the durable runtime `dto run` starts is measured after them (`actors`).
     spec, series = runtime_spec(namespace=namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=servers.redis_url)
     orchestrator: Any = OrchestratorActor.options(  # type: ignore[attr-defined]
         name=ORCHESTRATOR, namespace=namespace, num_cpus=0
     ).remote(spec)
     uvicorn_process: subprocess.Popen[bytes] | None = None
     try:
+        key, _ = asyncio.run(admin_key(servers.database_url))  # migrates the database: before the runtime starts
         ray.get(orchestrator.start.remote())
         market_data = ray.get_actor(MARKET_DATA, namespace=namespace)
         ray.get(market_data.publish.remote(spec.instrument.id, [series.bar(i) for i in range(60)]))
-        key, _ = asyncio.run(admin_key(servers.database_url))
         settings = {"namespace": namespace, "database_url": servers.database_url, "redis_url": servers.redis_url,
                     "rate_limit": 1_000_000, "jwt_secret": "bench"}
         port, uv_port = free_port(), free_port()
@@ -332,6 +344,19 @@ def main() -> dict[str, float]:
             "positions": asyncio.run(_direct(namespace, spec.instrument.id, GETS, order=False)),
             "orders": asyncio.run(_direct(namespace, spec.instrument.id, ORDERS, order=True)),
         }
+        ray.get(orchestrator.shutdown.remote())
+        durable_namespace = f"{namespace}-durable"
+        durable_spec, _ = runtime_spec(
+            namespace=durable_namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=servers.redis_url,
+            database_url=servers.database_url, run_id=durable_namespace,
+        )
+        orchestrator = OrchestratorActor.options(
+            name=ORCHESTRATOR, namespace=durable_namespace, num_cpus=0
+        ).remote(durable_spec)
+        ray.get(orchestrator.start.remote())
+        durable_market = ray.get_actor(MARKET_DATA, namespace=durable_namespace)
+        ray.get(durable_market.publish.remote(spec.instrument.id, [series.bar(i) for i in range(60)]))
+        on_actors["durable orders"] = asyncio.run(_direct(durable_namespace, spec.instrument.id, ORDERS, order=True))
     finally:
         if uvicorn_process is not None:
             uvicorn_process.terminate()
@@ -348,12 +373,14 @@ def main() -> dict[str, float]:
         for where, result in measured.items():
             for what, numbers in result.items():
                 label = f"{where} {n + 1}" if where != "actors" else where
-                print(f"  {label:9} {what:9} {numbers['rps']:8.0f} req/s  p50 {numbers['p50_ms']:6.1f} ms  "
+                print(f"  {label:9} {what:14} {numbers['rps']:8.0f} req/s  p50 {numbers['p50_ms']:6.1f} ms  "
                       f"p99 {numbers['p99_ms']:6.1f} ms  errors {numbers['errors']:.0f}")
                 if "other_cpus" in numbers:
                     print(f"  {'':19} CPU ms/request: gateway {numbers['cpu_ms_gateway']:.2f}, haproxy "
                           f"{numbers['cpu_ms_haproxy']:.2f}, order manager {numbers['cpu_ms_order_manager']:.2f}, "
-                          f"client {numbers['cpu_ms_client']:.2f}; other load {numbers['other_cpus']:.1f} CPUs")
+                          f"broker {numbers['cpu_ms_broker']:.2f}, PostgreSQL {numbers['cpu_ms_database']:.2f}, "
+                          f"rest of Ray/Redis {numbers['cpu_ms_rest']:.2f}, client {numbers['cpu_ms_client']:.2f}; "
+                          f"other load {numbers['other_cpus']:.1f} CPUs")
     for where in ("serve", "uvicorn"):
         for what in ("positions", "orders"):
             for name in rounds[0][where][what]:
@@ -366,7 +393,8 @@ def main() -> dict[str, float]:
         figures[f"{what}_serve_over_uvicorn"] = statistics.median(ratios)
         print(f"  {what}: serve/uvicorn throughput per round {', '.join(f'{x:.2f}' for x in ratios)}")
     print("  (actors: the order manager called directly from the benchmark process, no HTTP and no gateway:\n"
-          "   one call per request, no coalescing of reads; the runtime's own ceiling for orders)")
+          "   one call per request, no coalescing of reads; the runtime's own ceiling for orders. Durable orders:\n"
+          "   the same against the runtime `dto run` starts, journal and rows in PostgreSQL, one commit per group)")
     return figures
 
 

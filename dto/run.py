@@ -45,10 +45,13 @@ def runtime_spec(
     cash: Decimal = Decimal(1_000_000),
     strategies: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_STRATEGIES,
     redis_url: str | None = None,
+    database_url: str | None = None,
+    run_id: str = "live",
 ) -> tuple[Any, BarSeries]:
     """The paper runtime over one intraday file (session 09:30-16:00 New York) and its bars. With a `redis_url`
     the order manager publishes every event to Redis (the gateway's live stream) and the kill switch lives
-    there."""
+    there; with a `database_url` the order manager and the broker journal to PostgreSQL (streams named by
+    `run_id`), so every actor can restart without losing an order."""
     from actors.orchestrator import RuntimeSpec, StrategySpec
 
     spec = BacktestSpec(
@@ -65,6 +68,8 @@ def runtime_spec(
         namespace=namespace,
         max_restarts=3,
         redis_url=redis_url,
+        database_url=database_url,
+        run_id=run_id,
     )
     return runtime, series
 
@@ -159,7 +164,12 @@ def main(argv: Sequence[str]) -> int:
         os.environ.update(ingress_env)  # before ray.init starts Serve's processes
         ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
         ray_started = True
-        runtime, series = runtime_spec(args.data, namespace=namespace, redis_url=servers.redis_url)
+        # Durable: the orders, fills and positions of this session are in PostgreSQL (streams of this run's own
+        # id, so a later `dto run` starts a fresh paper session), and a restarted actor rebuilds from them.
+        runtime, series = runtime_spec(
+            args.data, namespace=namespace, redis_url=servers.redis_url, database_url=servers.database_url,
+            run_id=namespace,
+        )
         orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
             name=ORCHESTRATOR, namespace=namespace, num_cpus=0
         ).remote(runtime)
