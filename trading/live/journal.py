@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from trading.storage.journal import NewEntry as Entry  # (stream, kind, payload, key)
+
 
 class JournalEntryLike(Protocol):
     """What `OrderManager.rebuild` reads: `trading.storage.JournalEntry` and `JournalRecord` both fit."""
@@ -34,9 +36,6 @@ class JournalEntryLike(Protocol):
 
 class Journal(Protocol):
     def append(self, stream: str, kind: str, payload: dict[str, Any], key: str | None = None) -> object: ...
-
-
-Entry = tuple[str, str, dict[str, Any], str | None]  # (stream, kind, payload, key)
 
 
 class AsyncJournal(Protocol):
