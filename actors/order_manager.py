@@ -276,6 +276,10 @@ class OrderManagerActor:
     async def _route_group(self, group: list[_Route]) -> list[list[Answer]]:
         async with self.lock:
             oms = self.oms
+            # A step resent after this actor restarted may carry orders the broker already answered to the call
+            # that died with it (the broker was still matching it when the start path reconciled): the broker
+            # does not answer them twice, so reconcile again once it has them.
+            resent = {route.broker for route in group if any(map(self._open_before, route.steps))}
             routed: list[list[RoutedCommands]] = []
             for route in group:
                 iid = route.instrument_id
@@ -311,7 +315,7 @@ class OrderManagerActor:
                     booked += [*result.events, *oms.apply(result.events, after_ts=step.needs_sync_after_ts)]
                 sent = sum(1 for result in done if result.sent)
                 routed[k], results[k] = routed[k][:sent], done[:sent]  # answered: the steps the broker applied
-            for account in failed:
+            for account in failed | resent:
                 broker = self._actor(self.brokers[account])
                 report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
                 await self._reconciled(oms.reconcile(report, account_id=account))
@@ -325,6 +329,15 @@ class OrderManagerActor:
                     outbox = []
                 out.append(answers_of_route)
             return out
+
+    def _open_before(self, step: HostStep) -> bool:
+        """The step submits an order this manager already holds open (the step is being resent)."""
+        for command in step.commands:
+            if isinstance(command, SubmitOrder):
+                known = self.oms.orders.get(command.order.client_order_id)
+                if known is not None and not known.is_closed:
+                    return True
+        return False
 
     def _mark_step(self, instrument_id: InstrumentId, step: HostStep) -> None:
         if step.last_bar is not None:

@@ -201,3 +201,57 @@ def test_killing_an_actor_mid_replay_loses_and_duplicates_no_order(
             assert status["rebuilt_from"] > 0
     finally:
         stop(orchestrator)
+
+
+def test_a_step_the_broker_answers_after_the_order_manager_died_is_booked_when_it_is_resent(
+    ray_session: None, storage_urls: tuple[str, str]
+) -> None:
+    """The order manager dies while its broker call waits at the broker for a bar. It restarts and reconciles
+    before the broker has the order (so the order stays open: it may be in flight); then the bar arrives and
+    the broker fills the order, answering the dead call. The strategy resends its step: the broker does not
+    answer the same order twice, so the order manager reconciles again and books the fill (it used to keep the
+    order open forever, and the strategy, rebuilt from that record, never traded again)."""
+    from trading.live.strategy_host import HostStep
+    from trading.messages import OrderFilled, SubmitOrder
+    from trading.model.orders import Order, OrderSide, OrderType
+
+    runtime, series, _ = runtime_for(MIN5_SPEC, storage_urls, f"late-{uuid.uuid4().hex[:8]}")
+    orchestrator = start(runtime)
+    try:
+        iid = runtime.instrument.id
+        broker, oms = actor(broker_name("paper"), runtime), actor(ORDER_MANAGER, runtime)
+        bars = [series.bar(k) for k in range(4)]
+        ray.get(broker.on_bars.remote(iid, bars[:2]))
+        buy = (OrderSide.BUY, OrderType.MARKET, Decimal(1))
+        order = Order("sma_cross-900001", "sma_cross", iid, *buy, ts_init=bars[2].ts)  # type: ignore[arg-type]
+        step = HostStep([SubmitOrder(order, bars[2].ts)], bars[2].ts, 1, bars[3].ts, bars[2])
+        ray.get(oms.start.remote())
+        lost = oms.route_many.remote("sma_cross", iid, [step])  # waits at the broker for bars 2 and 3
+        time.sleep(1.0)
+        ray.kill(oms, no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:  # until the restarted actor has run its start path (the dying one may still answer first)
+            try:
+                restarted = ray.get(oms.snapshot.remote())
+                if restarted["rebuilt_from"] > 0:
+                    break
+            except ray.exceptions.RayActorError:
+                pass
+            assert time.monotonic() < deadline, "the order manager did not restart"
+            time.sleep(0.2)
+        [recorded] = [o for o in restarted["orders"] if o["client_order_id"] == order.client_order_id]
+        assert recorded["status"] == "submitted"  # written ahead, not at the venue yet: left open
+        ray.get(broker.on_bars.remote(iid, bars[2:]))  # the dead call's step goes through now
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(lost, timeout=60)
+        assert [f.client_order_id for f in ray.get(broker.fills.remote())] == [order.client_order_id]
+
+        [(_, events, _)] = ray.get(oms.route_many.remote("sma_cross", iid, [step]))  # the strategy resends
+        assert [e.fill.client_order_id for e in events if isinstance(e, OrderFilled)] == [order.client_order_id]
+        snapshot = ray.get(oms.snapshot.remote())
+        [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == order.client_order_id]
+        assert booked["status"] == "filled"
+        assert Decimal(ray.get(oms.position.remote(iid))) == Decimal(1)
+        assert ray.get(broker.submissions.remote()) == [order.client_order_id]  # at the venue once
+    finally:
+        stop(orchestrator)
