@@ -257,3 +257,24 @@ def test_a_rebuilt_host_continues_its_order_ids_after_the_last_known_one(day_ser
         reborn.apply_events(predicted_answers(step), step.next_ts)
         step = reborn.advance()
     assert new_ids and new_ids[0] == f"{host.strategy_id}-{host.order_seq + 6:06d}"
+
+
+def test_a_rebuilt_host_predicts_only_past_its_recorded_bars(day_series: BarSeries) -> None:
+    """A host rebuilt from the order manager's record (a restart, a resumed run) steps its recorded bars on the
+    recorded events, which its shadow never sees: a shadow started before them would predict the next order on
+    a book without those fills (wrong trade ids, wrong position) and diverge. It starts after them."""
+    bars = list(day_series.bars())
+    half = len(bars) // 2
+    loop, host = build_live(SPEC, SmaCross, day_series, optimistic=True)
+    loop.on_bars(host.instrument_id, bars[:half])
+    sid, runner = host.strategy_id, loop.runners[0]
+    assert loop.oms.history(sid), "the first half must trade"
+    # The restart path with nothing buffered yet: the record and the bars arrive, then the market goes on.
+    runner.rebuilt(rebuild_host(host, loop.oms.history(sid), [], loop.oms.last_order_seq(sid)))
+    runner.on_bars(bars[:half])
+    loop.on_bars(host.instrument_id, bars[half:])
+    assert runner.status()["divergences"] == 0
+    assert runner.status()["predicted_steps"] > 0  # the shadow did start, after the record
+    waiting, _ = build_live(SPEC, SmaCross, day_series)
+    waiting.on_bars(host.instrument_id, bars)
+    assert [fill_key(f) for f in loop.broker.fills] == [fill_key(f) for f in waiting.broker.fills]

@@ -22,8 +22,9 @@ manager booked by reconciliation after a restart. Compared is what the host cons
 fill report only the `Fill` (its account-wide position and P&L fields describe the account).
 
 The shadow starts only when the host has no live orders (a book with no orders is described by the bars, the
-position and the count of fills so far) and is dropped whenever the host waits for an answer the shadow could
-not predict exactly.
+position and the count of fills so far) and has stepped past its recorded bars (a rebuilt host's past, booked
+from the record: the shadow never sees those fills). It is dropped whenever the host waits for an answer the
+shadow could not predict exactly.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class OptimisticHost:
         return Plan(steps, stepped)
 
     def _start_shadow(self) -> None:
-        if self.broker is not None or self.spec is None or self.host.has_live_orders:
+        # Not while a rebuilt host steps its recorded past: the shadow would not see the recorded fills.
+        if self.broker is not None or self.spec is None or self.host.has_live_orders or self.host.replaying:
             return
         if self.cooldown > 0:
             self.cooldown -= 1

@@ -313,6 +313,12 @@ class StrategyHost:
         """An order is working at the broker, or sent and not answered yet."""
         return bool(self._live)
 
+    @property
+    def replaying(self) -> bool:
+        """Bars of the recorded past (`load_journal`) are still to be stepped: their events come from the
+        record, not from a broker."""
+        return self._replay_until != NEVER and (self._last_ts is None or self._last_ts < self._replay_until)
+
     def bars_from_last_stepped(self) -> list[Bar]:
         """The last bar stepped (if any) and every buffered bar after it."""
         history = self._history
