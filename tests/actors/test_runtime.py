@@ -3,6 +3,7 @@ strategy actor mid-replay loses and duplicates nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from decimal import Decimal
@@ -124,7 +125,7 @@ def test_killing_the_strategy_actor_mid_replay_loses_and_duplicates_no_order(ray
 
 
 def test_strategies_sharing_a_tight_account_stay_exactly_in_step_with_the_broker(ray_session: None) -> None:
-    """Three strategies share cash for about two positions: the account refuses entries the strategies' shadows
+    """Three strategies share cash for one position: the account refuses entries the strategies' shadows
     predicted as fills. The broker actor stops such a strategy's turn at the refusal, the order manager closes
     the orders of the steps it did not apply (NOT_SENT) and the strategy actor is rebuilt. Which strategy gets
     the cash first depends on timing here (the actors run concurrently; `LiveLoop` steps them in a fixed order,
@@ -140,7 +141,7 @@ def test_strategies_sharing_a_tight_account_stay_exactly_in_step_with_the_broker
     runtime = RuntimeSpec(
         instrument=instrument,
         strategies=[StrategySpec("sma_cross", p, strategy_id=f"s{k}") for k, p in enumerate(params)],
-        starting_cash=Decimal(8000),
+        starting_cash=Decimal(5000),  # one position at a time: entries meet a spent account under any timing
         sim=spec.sim_config(),
         bar_interval_ns=infer_bar_interval(series.ts),
         namespace=f"test-{uuid.uuid4().hex[:8]}",
@@ -202,3 +203,54 @@ def test_a_step_that_reaches_the_broker_before_its_bar_waits_for_it(ray_session:
         assert [(f.ts, f.price) for f in fills] == [(bars[1].ts, instrument.make_price(bars[1].close))]
     finally:
         ray.kill(broker)
+
+
+def test_batches_that_queue_for_a_busy_strategy_go_to_it_in_one_call(ray_session: None) -> None:
+    """The market-data actor keeps one call in flight per recipient. While a strategy is busy with a batch, the
+    batches published meanwhile wait and then go to it together, in order, as one call; the order manager and
+    the broker still take each batch as published (the order manager marks and checks the breakers per batch)."""
+    from actors.market_data import MarketDataActor
+    from trading.model.identifiers import InstrumentId
+
+    @ray.remote(num_cpus=0)
+    class Recipient:
+        """Stands in for a strategy (or the broker, or the order manager) and records what each call carried."""
+
+        def __init__(self, first_call_s: float) -> None:
+            self.first_call_s = first_call_s
+            self.calls: list[list[int]] = []
+
+        async def on_bars(self, *args: Any) -> list[Any]:
+            bars = args[-1] if len(args) == 1 else args[1]
+            self.calls.append([bar.ts for bar in bars])
+            if len(self.calls) == 1:
+                await asyncio.sleep(self.first_call_s)  # busy with the first batch while the replay goes on
+            return []
+
+        async def seen(self) -> list[list[int]]:
+            return self.calls
+
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    series = load_bars(MIN5)
+    bars = [series.bar(k) for k in range(40)]
+    names = {"strategy": 1.0, "broker": 0.0, "oms": 0.0}
+    recipients = {
+        name: Recipient.options(name=name, namespace=namespace).remote(wait)  # type: ignore[attr-defined]
+        for name, wait in names.items()
+    }
+    market_data = MarketDataActor.options(namespace=namespace, num_cpus=0).remote(namespace, "broker", "oms")  # type: ignore[attr-defined]
+    try:
+        iid = InstrumentId("DATA", "SIM")
+        ray.get(market_data.subscribe.remote(iid, "strategy"))
+        # One bar per batch, 50 ms apart (five-minute bars at 6000x): the strategy is busy for the first second.
+        status = ray.get(market_data.replay_many.remote({iid: bars}, 1, "6000x"))
+        strategy_calls = ray.get(recipients["strategy"].seen.remote())
+        assert [ts for call in strategy_calls for ts in call] == [bar.ts for bar in bars]  # all, in order, once
+        assert strategy_calls[0] == [bars[0].ts]  # the first batch went as soon as it was published
+        assert max(len(call) for call in strategy_calls) > 1 and len(strategy_calls) < len(bars)
+        for books in ("broker", "oms"):
+            assert ray.get(recipients[books].seen.remote()) == [[bar.ts] for bar in bars]
+        assert status["deliveries"]["strategy"] == {"calls": len(strategy_calls), "batches": len(bars)}
+    finally:
+        for handle in (market_data, *recipients.values()):
+            ray.kill(handle)
