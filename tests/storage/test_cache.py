@@ -37,6 +37,29 @@ def test_publish_then_receive(cache: LiveCache, run: Run, uid: str) -> None:
     assert run(scenario()) == [{"n": 1}, {"n": 2, "px": "0.1"}]
 
 
+def test_a_batch_is_one_message_and_subscribers_get_its_events_one_by_one(cache: LiveCache, run: Run, uid: str) -> None:
+    channel = f"batch-{uid}"
+
+    async def scenario() -> tuple[int, list[dict[str, object]], list[tuple[str, dict[str, object]]]]:
+        raw = cache._client.pubsub()  # what Redis carries: one message per publish_many
+        await raw.subscribe(cache._key("ch", channel))
+        async with cache.subscribe(channel) as events, cache.subscribe_many(channel, "other") as many:
+            await cache.publish_many(channel, [{"n": 1}, {"n": 2}, {"n": 3}])
+            await cache.publish(channel, {"n": 4})
+            got = [await asyncio.wait_for(anext(events), 2.0) for _ in range(4)]
+            via_many = [message for _ in range(4) if (message := await many.next_message(2.0)) is not None]
+        messages = 0
+        while (message := await raw.get_message(timeout=0.5)) is not None:
+            messages += message["type"] == "message"
+        await raw.aclose()
+        return messages, got, via_many
+
+    messages, got, via_many = run(scenario())
+    assert messages == 2
+    assert got == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
+    assert via_many == [(channel, {"n": k}) for k in (1, 2, 3, 4)]
+
+
 def test_kill_switch(cache: LiveCache, run: Run) -> None:
     async def scenario() -> tuple[bool, str, dict[str, object]]:
         async with cache.subscribe("kill_switch") as announcements:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import TracebackType
@@ -82,13 +83,12 @@ class LiveCache:
         return receivers
 
     async def publish_many(self, channel: str, events: list[dict[str, Any]]) -> None:
-        """Send several events to the channel in one round trip, in order."""
+        """Send several events to the channel as one message (a JSON array), in order; a `Subscription` hands
+        them out one by one. One PUBLISH per batch: per command, Redis and its client cost more than the
+        encoding of an event."""
         if not events:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.publish(self._key("ch", channel), dumps(event))
-            await pipe.execute()
+        await self._client.publish(self._key("ch", channel), dumps(events))
 
     def subscribe(self, channel: str) -> Subscription:
         """An async iterator of the channel's events. Use it as `async with cache.subscribe(ch) as events:`
@@ -148,6 +148,7 @@ class Subscription:
         self._pubsub = pubsub
         self._channels = channels
         self._subscribed = False
+        self._unread: deque[tuple[str, dict[str, Any]]] = deque()  # the rest of a batch message
 
     async def start(self) -> None:
         """Subscribe and wait for Redis to confirm (done by `async with` or the first iteration)."""
@@ -169,11 +170,12 @@ class Subscription:
         """The next event as (channel without its namespace prefix, event), or None after `timeout_s`."""
         await self.start()
         deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
+        while not self._unread and (left := deadline - time.monotonic()) > 0:
             message = await self._pubsub.get_message(timeout=left)
             if message is not None and message["type"] == "message":
-                return str(message["channel"]).rpartition(":ch:")[2], _loads(message["data"])
-        return None
+                channel = str(message["channel"]).rpartition(":ch:")[2]
+                self._unread.extend((channel, event) for event in _events(message["data"]))
+        return self._unread.popleft() if self._unread else None
 
     async def aclose(self) -> None:
         """Unsubscribe and release the connection."""
@@ -196,10 +198,12 @@ class Subscription:
 
     async def __anext__(self) -> dict[str, Any]:
         await self.start()
-        while True:
+        while not self._unread:
             message = await self._pubsub.get_message(timeout=None)
             if message is not None and message["type"] == "message":
-                return _loads(message["data"])
+                channel = str(message["channel"]).rpartition(":ch:")[2]
+                self._unread.extend((channel, event) for event in _events(message["data"]))
+        return self._unread.popleft()[1]
 
 
 def _loads(raw: str | bytes) -> dict[str, Any]:
@@ -207,3 +211,13 @@ def _loads(raw: str | bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StorageError(f"expected a JSON object in redis, got {type(value).__name__}")
     return value
+
+
+def _events(raw: str | bytes) -> list[dict[str, Any]]:
+    """The events of one pub/sub message: a JSON object (`publish`) or an array of them (`publish_many`)."""
+    value = json.loads(raw)
+    events = value if isinstance(value, list) else [value]
+    for event in events:
+        if not isinstance(event, dict):
+            raise StorageError(f"expected a JSON object in redis, got {type(event).__name__}")
+    return events
