@@ -35,7 +35,6 @@ RESEND_ATTEMPTS = 300
 ARRIVAL_LOG_CAP = 100_000  # a restarting strategy actor takes seconds, not minutes
 IN_FLIGHT = 8  # batches a replay publishes ahead: a strategy done with one starts the next without a barrier,
 # and one that is behind gets up to this many at once
-BOOKS = "books"  # the outbox of the brokers and the order manager: they take each batch in turn, brokers first
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +68,9 @@ class MarketDataActor:
         self._handles: dict[str, Any] = {}
         # One call at a time per recipient, batches in order: Ray does not promise that an async actor starts
         # calls in the order they were sent, and a recipient keeps only bars newer than the last it has.
-        self._outboxes: dict[str, GroupCommit[_Batch, None]] = {}
+        self._outboxes: dict[str, GroupCommit[_Batch, None]] = {}  # per strategy
+        self._brokers: GroupCommit[_Batch, asyncio.Task[None]] = GroupCommit(self._to_brokers)
+        self._order_manager: GroupCommit[tuple[_Batch, list[Message]], None] = GroupCommit(self._to_order_manager)
 
     async def subscribe(self, instrument_id: InstrumentId, actor_name: str) -> None:
         names = self.subscribers.setdefault(instrument_id, [])
@@ -96,22 +97,34 @@ class MarketDataActor:
         # The books and every strategy get the batch at once (the broker paces each strategy's book, and a
         # strategy's step waits at the broker for bars it already has): no hop before a strategy sees a bar.
         names = self.subscribers.get(instrument_id, [])
-        await asyncio.gather(*(self._outbox(name).submit(batch) for name in (BOOKS, *names)))
+        await asyncio.gather(self._to_books(batch), *(self._outbox(name).submit(batch) for name in names))
         return len(good)
 
-    def _outbox(self, recipient: str) -> GroupCommit[_Batch, None]:
-        if recipient not in self._outboxes:
-            send = self._to_books if recipient == BOOKS else functools.partial(self._to_strategy, recipient)
-            self._outboxes[recipient] = GroupCommit(send)
-        return self._outboxes[recipient]
+    def _outbox(self, strategy: str) -> GroupCommit[_Batch, None]:
+        if strategy not in self._outboxes:
+            self._outboxes[strategy] = GroupCommit(functools.partial(self._to_strategy, strategy))
+        return self._outboxes[strategy]
 
-    async def _to_books(self, group: list[_Batch]) -> list[None]:
-        oms = self._handles[self.order_manager]
+    async def _to_books(self, batch: _Batch) -> None:
+        """The brokers, then the order manager with what the brokers did on the batch. The brokers go on to the
+        next batch meanwhile (a step the order manager is routing may wait at a broker for its bar)."""
+        booked = await self._brokers.submit(batch)
+        await booked
+
+    async def _to_brokers(self, group: list[_Batch]) -> list[asyncio.Task[None]]:
+        booked = []
         for batch in group:  # one by one: the order manager marks to each batch's last bar and checks the breakers
             iid, bars = batch.instrument_id, batch.wire
             answers = await asyncio.gather(*(self._to_broker(name, iid, bars) for name in self.broker_names))
-            events = packed([event for answer in answers for event in answer])
-            await call_with_retry(functools.partial(oms.on_bars.remote, iid, bars, events), "order manager on_bars")
+            events: list[Message] = packed([event for answer in answers for event in answer])
+            booked.append(asyncio.create_task(self._order_manager.submit((batch, events))))  # queued in order
+        return booked
+
+    async def _to_order_manager(self, group: list[tuple[_Batch, list[Message]]]) -> list[None]:
+        oms = self._handles[self.order_manager]
+        for batch, events in group:
+            call = functools.partial(oms.on_bars.remote, batch.instrument_id, batch.wire, events)
+            await call_with_retry(call, "order manager on_bars")
         return [None] * len(group)
 
     async def _to_broker(self, name: str, instrument_id: InstrumentId, bars: list[Bar]) -> list[Message]:
@@ -161,7 +174,10 @@ class MarketDataActor:
         return list(self.arrivals)
 
     async def status(self) -> dict[str, Any]:
-        deliveries = {name: {"calls": box.groups, "batches": box.requests} for name, box in self._outboxes.items()}
+        boxes: dict[str, GroupCommit[Any, Any]] = {
+            **self._outboxes, "brokers": self._brokers, "order_manager": self._order_manager
+        }
+        deliveries = {name: {"calls": box.groups, "batches": box.requests} for name, box in boxes.items()}
         return {**self.feed.status(), "resends": self.resends, "replaying": self.replaying, "deliveries": deliveries}
 
     # ---- for the gateway (issue 5)
