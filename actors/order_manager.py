@@ -19,6 +19,7 @@ goes to the risk actor, which runs the circuit breakers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from trading.risk.rules import RiskEngine, RiskGate
 from trading.storage import FillRow, OrderRow, PositionRow
 
 Answer = tuple[list[Message], list[Message], int]  # (answers to the commands, broker events, fill horizon)
+BREAKERS_WAIT_S = 5.0  # a strategy step waits at most this long for the breakers to see its bar
+NEVER = -(2**62)
 
 
 @dataclass
@@ -94,6 +97,10 @@ class OrderManagerActor:
         self.risk = RiskEngine()  # follows the risk actor's gate; the order-rate window is counted here
         self.base_equity = Decimal(0)  # the account's equity without this run's P&L (for the circuit breakers)
         self.marked_ts: dict[InstrumentId, int] = {}
+        # The last bar per instrument whose equity the circuit breakers have seen (`on_bars`), and a wake-up
+        # for the strategy steps that wait for it (`_breakers_through`).
+        self.breakers_ts: dict[InstrumentId, int] = {}
+        self.breakers_moved = asyncio.Event()
         self.lock = asyncio.Lock()
         self.start_lock = asyncio.Lock()
         self.started = False
@@ -102,6 +109,7 @@ class OrderManagerActor:
         self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
         self.routes = GroupCommit(self._route_group)
         self.routed_steps = 0  # strategy steps received; `routes.requests` counts the calls that carried them
+        self.breakers_waits_timed_out = 0
         self.manual = GroupCommit(self._submit_group)
         self._handles: dict[str, Any] = {}
 
@@ -233,6 +241,10 @@ class OrderManagerActor:
             gate = await call_with_retry(lambda: risk.on_equity.remote(equity, bars[-1].ts), "risk equity")
             if gate is not None:
                 self.risk.follow(gate)
+        if bars:
+            self.breakers_ts[instrument_id] = max(self.breakers_ts.get(instrument_id, bars[-1].ts), bars[-1].ts)
+            self.breakers_moved.set()  # wake the steps waiting for these bars
+            self.breakers_moved.clear()
 
     async def route_many(
         self,
@@ -251,7 +263,28 @@ class OrderManagerActor:
         predicted = list(predictions) if predictions is not None else [None] * len(steps)
         if len(predicted) != len(steps):
             raise ValueError(f"{len(steps)} steps but {len(predicted)} predictions")
+        if steps:
+            await self._breakers_through(instrument_id, max(step.needs_sync_after_ts or 0 for step in steps))
         return packed(await self._route_steps(strategy_id, instrument_id, steps, broker, predicted))
+
+    async def _breakers_through(self, instrument_id: InstrumentId, ts: int) -> None:
+        """With a daily-loss or drawdown breaker set, wait (at most `BREAKERS_WAIT_S`) until the breakers have
+        seen the equity at bar `ts`: a strategy gets its bars beside the brokers and this actor, and in a fast
+        replay it can be batches ahead of them; an order decided after a breach must meet the tripped gate.
+        Steps from earlier bars in the same call meet that gate too (stricter, never looser). After a restart
+        this actor has seen no bar yet: a step waits for the next batch (or the timeout, at the end of data)."""
+        await self._ready()
+        limits = self.risk.limits
+        if limits.daily_loss_limit is None and limits.max_drawdown_pct is None:
+            return
+        deadline = asyncio.get_running_loop().time() + BREAKERS_WAIT_S
+        while self.breakers_ts.get(instrument_id, NEVER) < ts:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                self.breakers_waits_timed_out += 1
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.breakers_moved.wait(), left)
 
     async def _route_steps(
         self,
@@ -353,7 +386,8 @@ class OrderManagerActor:
             **self.oms.snapshot(),
             "starts": self.starts,
             "rebuilt_from": self.rebuilt_from,
-            "routing": {"groups": self.routes.groups, "calls": self.routes.requests, "steps": self.routed_steps},
+            "routing": {"groups": self.routes.groups, "calls": self.routes.requests, "steps": self.routed_steps,
+                        "breakers_waits_timed_out": self.breakers_waits_timed_out},
             "manual": {"groups": self.manual.groups, "orders": self.manual.requests},
             "live_events_dropped": self.publisher.dropped if self.publisher is not None else 0,
             "risk": self.risk.gate().to_dict(),  # what the next order is checked against
