@@ -45,7 +45,7 @@ from trading.live import (
 )
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
-from trading.live.strategy_host import HostStep
+from trading.live.strategy_host import NEVER, HostStep
 from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
@@ -54,7 +54,6 @@ from trading.storage import FillRow, OrderRow, PositionRow
 
 Answer = tuple[list[Message], list[Message], int]  # (answers to the commands, broker events, fill horizon)
 BREAKERS_WAIT_S = 5.0  # a strategy step waits at most this long for the breakers to see its bar
-NEVER = -(2**62)
 
 
 @dataclass
