@@ -25,12 +25,15 @@ class GroupCommit(Generic[Request, Answer]):
         self._worker: asyncio.Task[None] | None = None
         self.groups = 0
         self.requests = 0
+        self.waited = 0  # requests that arrived while a group was in hand (they went in a later group)
 
     async def submit(self, request: Request) -> Answer:
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queue.append((request, answer))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
+        else:
+            self.waited += 1
         return await answer
 
     async def _run(self) -> None:

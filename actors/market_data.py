@@ -177,7 +177,9 @@ class MarketDataActor:
         boxes: dict[str, GroupCommit[Any, Any]] = {
             **self._outboxes, "brokers": self._brokers, "order_manager": self._order_manager
         }
-        deliveries = {name: {"calls": box.groups, "batches": box.requests} for name, box in boxes.items()}
+        deliveries = {
+            name: {"calls": box.groups, "batches": box.requests, "waited": box.waited} for name, box in boxes.items()
+        }
         return {**self.feed.status(), "resends": self.resends, "replaying": self.replaying, "deliveries": deliveries}
 
     # ---- for the gateway (issue 5)
