@@ -168,7 +168,7 @@ class BrokerActor:
             await self._ready()
             events = [event for order in orders for event in self.recorder.submit(order)]
             await self._flush()
-            return events
+            return packed(events)
 
     async def cancel_manual(self, client_order_id: str) -> list[Message]:
         async with self.lock:

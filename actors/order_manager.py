@@ -512,7 +512,8 @@ class OrderManagerActor:
             await self._persist(recorded)  # write-ahead: durable before any broker sees them
             for account, batch in to_send.items():
                 broker = self._actor(self.brokers[account])
-                events = await call_with_retry(functools.partial(broker.submit_many.remote, batch), "broker submit")
+                send = functools.partial(broker.submit_many.remote, packed(batch))
+                events = await call_with_retry(send, "broker submit")
                 await self._persist([*events, *oms.apply(events)])
             return created
 

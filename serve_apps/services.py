@@ -15,6 +15,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutErro
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK
 from actors.batching import GroupCommit
+from actors.packing import packed
 from serve_apps.errors import ApiError
 from serve_apps.ratelimit import TAKE_LUA, RateLimiter
 from serve_apps.reads import ReadCoalescer
@@ -191,8 +192,9 @@ class Services:
         return answer
 
     async def _submit_orders(self, orders: list[Order]) -> list[dict[str, Any] | BaseException]:
+        # One pickle for the group (the answers are plain dicts, which Ray's msgpack already handles well).
         answers: list[dict[str, Any] | BaseException] = await self.call(
-            ORDER_MANAGER, "submit_manual_many", orders, order_write=True
+            ORDER_MANAGER, "submit_manual_many", packed(orders), order_write=True
         )
         return answers
 
