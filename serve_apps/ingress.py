@@ -58,4 +58,8 @@ def ingress_environment(ingress: Ingress) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
         # A replica being replaced drains this long (default 30 s); one node and one replica need little.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+        # Off: HAProxy would log every request to Serve's HAProxyManager actor, which turns the lines into
+        # Serve's HTTP metrics (measured: 0.06 ms of that actor's CPU per request, ~5% of an order's CPU on
+        # the whole path). The gateway exports request counts and latency per route itself (`/metrics`).
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     }
