@@ -171,11 +171,15 @@ class Subscription:
         await self.start()
         deadline = time.monotonic() + timeout_s
         while not self._unread and (left := deadline - time.monotonic()) > 0:
-            message = await self._pubsub.get_message(timeout=left)
-            if message is not None and message["type"] == "message":
-                channel = str(message["channel"]).rpartition(":ch:")[2]
-                self._unread.extend((channel, event) for event in _events(message["data"]))
+            await self._read(left)
         return self._unread.popleft() if self._unread else None
+
+    async def _read(self, timeout_s: float | None) -> None:
+        """Wait for one pub/sub message (at most `timeout_s`; None: no limit) and queue its events."""
+        message = await self._pubsub.get_message(timeout=timeout_s)
+        if message is not None and message["type"] == "message":
+            channel = str(message["channel"]).rpartition(":ch:")[2]
+            self._unread.extend((channel, event) for event in _events(message["data"]))
 
     async def aclose(self) -> None:
         """Unsubscribe and release the connection."""
@@ -199,10 +203,7 @@ class Subscription:
     async def __anext__(self) -> dict[str, Any]:
         await self.start()
         while not self._unread:
-            message = await self._pubsub.get_message(timeout=None)
-            if message is not None and message["type"] == "message":
-                channel = str(message["channel"]).rpartition(":ch:")[2]
-                self._unread.extend((channel, event) for event in _events(message["data"]))
+            await self._read(None)
         return self._unread.popleft()[1]
 
 
