@@ -18,7 +18,7 @@ from serve_apps import research, v1
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
 from serve_apps.schemas import Health, Readiness
-from serve_apps.security import Principal, need
+from serve_apps.security import Principal, document_security, need
 from serve_apps.services import Services
 from serve_apps.settings import GatewaySettings
 from trading.auth import Scope
@@ -60,6 +60,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(v1.router)
     app.include_router(research.router)
+    document_security(app, [v1.router, research.router])
 
     @app.get("/ui", include_in_schema=False)
     async def web_page() -> HTMLResponse:

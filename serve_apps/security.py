@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from serve_apps.errors import ApiError
 from serve_apps.services import Services
@@ -69,17 +70,20 @@ async def check_token_key(svc: Services, key_id: str) -> None:
         svc.active_keys[key_id] = now + svc.settings.key_cache_s
 
 
-async def principal(
-    request: Request,
-    key: Annotated[str | None, Depends(api_key_header)],
-    token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+async def principal(request: Request) -> Principal:
+    """Who sent the request: its X-API-Key, else its bearer token (AuthError, 401, if neither is valid),
+    counted against the key's rate limit. It reads both headers itself rather than through FastAPI's
+    `APIKeyHeader` and `HTTPBearer` dependencies: each dependency level FastAPI resolves costs CPU on every
+    request (`need` was three levels; it is one now). `document_security` puts both schemes in the OpenAPI schema."""
     svc: Services = request.app.state.services
+    key = request.headers.get("x-api-key")
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
     if key:
         who = await key_principal(svc, key)
-    elif token is not None:
+    elif scheme.lower() == "bearer" and credentials:
         await svc.storage()  # the signing secret
-        claims = verify_token(token.credentials, svc.secret)
+        claims = verify_token(credentials, svc.secret)
         who = Principal(str(claims.get("sub", "")), effective_scopes(claims.get("scopes", [])), "token")
         await check_token_key(svc, who.key_id)
     else:
@@ -104,8 +108,36 @@ async def principal(
 def need(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency: authenticated, rate-limited, and holding `scope` (403 otherwise)."""
 
-    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(request: Request) -> Principal:
+        who = await principal(request)
         require_scope(who.scopes, scope)
         return who
 
+    check.checks_credentials = True  # type: ignore[attr-defined]  # see `document_security`
     return check
+
+
+def document_security(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Declare X-API-Key and bearer tokens in the app's OpenAPI schema on every route (the app's own and
+    `routers'`) that depends on `need`: the docs' Authorize button, clients generated from the schema."""
+    schemes = {
+        type(scheme).__name__: scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for scheme in (api_key_header, bearer)
+    }
+    either: list[dict[str, list[str]]] = [{name: []} for name in schemes]  # one of them
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
+            schema = build_schema()  # FastAPI keeps it in app.openapi_schema
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
+            for route in [*app.routes, *(route for router in routers for route in router.routes)]:
+                if isinstance(route, APIRoute) and any(
+                    getattr(d.call, "checks_credentials", False) for d in route.dependant.dependencies
+                ):
+                    for method in route.methods or ():
+                        schema["paths"][route.path_format][method.lower()]["security"] = either
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

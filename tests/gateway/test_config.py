@@ -8,6 +8,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from serve_apps.app import build_app
 from serve_apps.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,3 +26,20 @@ def test_serve_config_is_valid_for_serve_deploy() -> None:
 def test_unknown_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="rate_limt"):
         GatewaySettings(rate_limt=5)  # type: ignore[call-arg]
+
+
+def test_openapi_declares_both_credentials_on_every_authenticated_route() -> None:
+    schema = build_app(GatewaySettings()).openapi()
+    assert schema["components"]["securitySchemes"] == {
+        "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                         "description": "an API key from `dto keys create`"},
+        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "a token from POST /v1/auth/token"},
+    }
+    either = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+    operations = {(m, p): op for p, ops in schema["paths"].items() for m, op in ops.items()}
+    assert "security" not in operations[("get", "/health")]
+    assert operations[("post", "/v1/auth/token")]["security"] == [{"APIKeyHeader": []}]  # a key, not a token
+    for where in [("post", "/v1/orders"), ("get", "/ready"), ("get", "/metrics"), ("post", "/v1/backtests")]:
+        assert operations[where]["security"] == either, where
+    unprotected = {w for w, op in operations.items() if "security" not in op}
+    assert unprotected == {("get", "/health")}

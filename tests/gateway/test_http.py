@@ -43,6 +43,10 @@ def test_auth_matrix_401_403_and_tokens(gateway_url: str, keys: dict[str, str]) 
     assert token["token_type"] == "bearer" and "trade" in token["scopes"]
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert httpx.get(f"{url}/v1/orders", headers=bearer).status_code == 200
+    # The scheme is case-insensitive; a token under another scheme is no credential at all.
+    for authorization, status in [(f"bearer {token['access_token']}", 200), (f"Basic {token['access_token']}", 401),
+                                  ("Bearer", 401)]:
+        assert httpx.get(f"{url}/v1/orders", headers={"Authorization": authorization}).status_code == status
     assert httpx.patch(f"{url}/v1/risk/limits", json={}, headers=bearer).status_code == 403
 
 
