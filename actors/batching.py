@@ -29,12 +29,23 @@ class GroupCommit(Generic[Request, Answer]):
 
     async def submit(self, request: Request) -> Answer:
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._queue.append((request, answer))
+        self._enqueue([(request, answer)])
+        return await answer
+
+    async def submit_many(self, requests: Sequence[Request]) -> list[Answer | BaseException]:
+        """`submit` for several requests at once, without a task each (they join the same group): answers in
+        request order, the exception in place of the answer for requests whose group failed."""
+        loop = asyncio.get_running_loop()
+        answers: list[asyncio.Future[Answer]] = [loop.create_future() for _ in requests]
+        self._enqueue(list(zip(requests, answers, strict=True)))
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    def _enqueue(self, requests: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
+        self._queue.extend(requests)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         else:
-            self.waited += 1
-        return await answer
+            self.waited += len(requests)
 
     async def _run(self) -> None:
         while self._queue:

@@ -477,18 +477,30 @@ class OrderManagerActor:
         recorded as submitted whose broker answer was lost is sent again: the broker dedupes by the id).
         Journaled before the broker sees it, like a strategy's; orders arriving together go to their broker in
         one call. Returns {"order": ..., "created": bool}."""
-        await self._ready()
-        known = self.oms.orders.get(order.client_order_id)
-        order.broker = (known or order).broker or next(iter(self.brokers))
-        if order.broker not in self.brokers:
-            raise ValueError(f"unknown broker {order.broker!r}; this runtime has {sorted(self.brokers)}")
-        created = await self.manual.submit(order)
-        return {"order": self.oms.orders[order.client_order_id].to_dict(), "created": created}
+        (answer,) = await self.submit_manual_many([order])
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     async def submit_manual_many(self, orders: list[Any]) -> list[dict[str, Any] | BaseException]:
         """`submit_manual` for several orders in one call (a gateway groups the orders it receives together);
-        each answer is that order's result, or the error it alone met."""
-        return await asyncio.gather(*(self.submit_manual(order) for order in orders), return_exceptions=True)
+        each answer is that order's result, or the error it alone met. The orders join one group."""
+        await self._ready()
+        refused: dict[int, BaseException] = {}
+        for i, order in enumerate(orders):
+            known = self.oms.orders.get(order.client_order_id)
+            order.broker = (known or order).broker or next(iter(self.brokers))
+            if order.broker not in self.brokers:
+                refused[i] = ValueError(f"unknown broker {order.broker!r}; this runtime has {sorted(self.brokers)}")
+        outcomes = iter(await self.manual.submit_many([o for i, o in enumerate(orders) if i not in refused]))
+        answers: list[dict[str, Any] | BaseException] = []
+        for i, order in enumerate(orders):
+            created = refused[i] if i in refused else next(outcomes)
+            if isinstance(created, BaseException):
+                answers.append(created)
+            else:
+                answers.append({"order": self.oms.orders[order.client_order_id].to_dict(), "created": created})
+        return answers
 
     async def _submit_group(self, orders: list[Any]) -> list[bool]:
         async with self.lock:

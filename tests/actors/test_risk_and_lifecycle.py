@@ -254,3 +254,31 @@ def test_several_strategies_on_several_instruments_and_brokers_each_equal_their_
         assert {p["instrument_id"] for p in snapshot["positions"] if p["account_id"] == "paper2"} <= {"DAY.SIM"}
     finally:
         stop(orchestrator)
+
+
+def test_a_group_of_manual_orders_answers_each_order_on_its_own(ray_session: None) -> None:
+    """The gateway sends the orders it received together in one `submit_manual_many` call: each order gets its
+    own answer, an order for an unknown broker is refused alone, and an id sent twice names one order."""
+    from trading.model.identifiers import ClientOrderId, StrategyId
+    from trading.model.orders import Order, OrderSide, OrderType
+
+    orchestrator, runtime, _ = start_runtime()
+
+    def order(cid: str, broker: str = "") -> Order:
+        return Order(ClientOrderId(cid), StrategyId("manual"), runtime.instrument.id, OrderSide.BUY, OrderType.LIMIT,
+                     Decimal(1), limit_price=Decimal("0.5"), broker=broker, ts_init=time.time_ns())
+
+    try:
+        oms = actor(ORDER_MANAGER, runtime)
+        group = [order("g-1"), order("g-2", broker="nope"), order("g-3"), order("g-1")]
+        first, refused, third, again = ray.get(oms.submit_manual_many.remote(group))
+        assert first["created"] and third["created"] and not again["created"]
+        assert first["order"]["status"] == third["order"]["status"] == "accepted"  # resting far below the market
+        assert again["order"] == first["order"]
+        assert isinstance(refused, ValueError) and "unknown broker 'nope'" in str(refused)
+        assert ray.get(oms.submit_manual.remote(order("g-3")))["created"] is False
+        with pytest.raises(RayTaskError, match="unknown broker"):
+            ray.get(oms.submit_manual.remote(order("g-2", broker="nope")))
+        assert sorted(o["client_order_id"] for o in orders(runtime) if o["strategy_id"] == "manual") == ["g-1", "g-3"]
+    finally:
+        stop(orchestrator)
