@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.tuning import TASK_EVENTS
+
 DEFAULT_NAMESPACE = "dto"
 RISK = "risk"
 ORDER_MANAGER = "order-manager"
@@ -39,13 +41,15 @@ def actor_options(
     num_cpus: float = 0,
 ) -> dict[str, Any]:
     """Options for one named actor. Task retries are always off: anything on the order path is at-most-once
-    and made safe by idempotency (client order ids, bar timestamps) instead."""
+    and made safe by idempotency (client order ids, bar timestamps) instead. Ray's task events are off too
+    (`actors.tuning.TASK_EVENTS`)."""
     options: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
         "max_restarts": max_restarts,
         "max_task_retries": 0,
         "num_cpus": num_cpus,
+        "enable_task_events": TASK_EVENTS,
     }
     if detached:
         options["lifetime"] = "detached"
