@@ -170,7 +170,12 @@ class ReconciliationMismatch(Message):
     ts: int
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})  # JSON-safe as they are (ids are str at run time)
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most fields: no isinstance chain
+        return value
     if isinstance(value, Decimal | InstrumentId):
         return str(value)
     if isinstance(value, Order | Fill):

@@ -159,11 +159,13 @@ class OrderManager:
                 key = f"fill:{event.fill.trade_id}"
                 if event.fill.trade_id in self._trade_ids:
                     continue
+                encoded = None
             else:
-                key = _event_key(event)
+                encoded = event.to_dict()  # once, for both the key and the journal
+                key = _event_key(event, encoded)
                 if key in self._keys:
                     continue
-            derived += self._record(event, after_ts if after_ts is not None else _ts_of(event), key)
+            derived += self._record(event, after_ts if after_ts is not None else _ts_of(event), key, encoded=encoded)
         return derived
 
     # ---------------------------------------------------------------------------------- PortfolioView
@@ -336,16 +338,27 @@ class OrderManager:
         return out
 
     # ------------------------------------------------------------------------------------- internals
-    def _record(self, event: Message, after_ts: int, key: str, *, order: Order | None = None) -> list[Message]:
+    def _record(
+        self,
+        event: Message,
+        after_ts: int,
+        key: str,
+        *,
+        order: Order | None = None,
+        encoded: dict[str, Any] | None = None,
+    ) -> list[Message]:
+        """Book `event` (keyed `key` for idempotency) and journal it. `order`: the new order of a submit or a
+        denial; `encoded`: the event's `to_dict()` when the caller already made it."""
         derived: list[Message] = []
         payload: dict[str, Any] | None = None
+        created = fresh_copy(order) if order is not None else None
         if self.journal is not None and not self._replaying:
-            payload = {**event.to_dict(), "after_ts": after_ts}
-            if order is not None:
-                payload["order"] = fresh_copy(order).to_dict()
+            payload = {**(encoded if encoded is not None else event.to_dict()), "after_ts": after_ts}
+            if created is not None:
+                payload["order"] = created.to_dict()
         self._keys.add(key)
-        if isinstance(event, OrderSubmitted | OrderDenied) and order is not None:
-            self.orders[order.client_order_id] = fresh_copy(order)
+        if isinstance(event, OrderSubmitted | OrderDenied) and created is not None:
+            self.orders[created.client_order_id] = created
         cid = event_order_id(event)
         known = self.orders.get(cid) if cid is not None else None
         if isinstance(event, OrderFilled):
@@ -425,9 +438,10 @@ class OrderManager:
         return pnl
 
 
-def _event_key(event: Message) -> str:
-    """A deterministic key for a non-fill event: the same report delivered twice gets the same key."""
-    body = json.dumps(event.to_dict(), sort_keys=True, default=str)
+def _event_key(event: Message, encoded: dict[str, Any] | None = None) -> str:
+    """A deterministic key for a non-fill event: the same report delivered twice gets the same key.
+    `encoded`: the event's `to_dict()`, if already made."""
+    body = json.dumps(encoded if encoded is not None else event.to_dict(), sort_keys=True, default=str)
     digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()[:16]
     return f"{event_order_id(event)}:{event.kind}:{_ts_of(event)}:{digest}"
 
