@@ -35,6 +35,8 @@ class GroupCommit(Generic[Request, Answer]):
     async def submit_many(self, requests: Sequence[Request]) -> list[Answer | BaseException]:
         """`submit` for several requests at once, without a task each (they join the same group): answers in
         request order, the exception in place of the answer for requests whose group failed."""
+        if not requests:
+            return []
         loop = asyncio.get_running_loop()
         answers: list[asyncio.Future[Answer]] = [loop.create_future() for _ in requests]
         self._enqueue(list(zip(requests, answers, strict=True)))

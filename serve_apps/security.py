@@ -73,8 +73,8 @@ async def check_token_key(svc: Services, key_id: str) -> None:
 async def principal(request: Request) -> Principal:
     """Who sent the request: its X-API-Key, else its bearer token (AuthError, 401, if neither is valid),
     counted against the key's rate limit. It reads both headers itself rather than through FastAPI's
-    `APIKeyHeader` and `HTTPBearer` dependencies: each dependency level FastAPI resolves costs CPU on every
-    request (`need` was three levels; it is one now). `document_security` puts both schemes in the OpenAPI schema."""
+    `APIKeyHeader` and `HTTPBearer` dependencies: FastAPI resolves each dependency level on every request, at a
+    cost in CPU, so authentication is one level. `document_security` puts both schemes in the OpenAPI schema."""
     svc: Services = request.app.state.services
     key = request.headers.get("x-api-key")
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
