@@ -49,6 +49,7 @@ from trading.live.strategy_host import NEVER, HostStep
 from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
 from trading.model.identifiers import InstrumentId, StrategyId
 from trading.model.instruments import Instrument
+from trading.model.orders import OrderStatus
 from trading.risk.rules import RiskEngine, RiskGate
 from trading.storage import FillRow, OrderRow, PositionRow
 
@@ -547,14 +548,27 @@ class OrderManagerActor:
             return {"order": order.to_dict(), "refused": None}
 
     async def metrics_view(self) -> dict[str, Any]:
+        """What the gateway's /metrics exports from the order book: orders by status and broker, denials by
+        reason code, P&L and gross exposure per strategy, the account's P&L, fills."""
         await self._ready()
         counts: dict[str, int] = {}
+        by_broker: dict[tuple[str, str], int] = {}
+        denials: dict[str, int] = {}
         for order in self.oms.orders.values():
-            counts[order.status.value] = counts.get(order.status.value, 0) + 1
+            status = order.status.value
+            counts[status] = counts.get(status, 0) + 1
+            where = (status, order.broker or next(iter(self.brokers)))
+            by_broker[where] = by_broker.get(where, 0) + 1
+            if order.status is OrderStatus.DENIED:
+                code = order.reason.partition(":")[0] or "unknown"  # "CODE: detail" (`trading.risk.rules`)
+                denials[code] = denials.get(code, 0) + 1
         strategies = sorted({s for (s, _) in self.oms.strategy_positions})
         return {
             "orders_by_status": counts,
+            "orders_by_broker": [[status, broker, n] for (status, broker), n in sorted(by_broker.items())],
+            "denials_by_reason": denials,
             "strategy_pnl": {s: self.oms.strategy_pnl(s).to_dict() for s in strategies},
+            "strategy_exposure": {s: str(self.oms.strategy_exposure(s)) for s in strategies},
             "account_pnl": self.oms.account_pnl().to_dict(),
             "fills": len(self.oms.fills),
         }

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import ray
 
+from actors.latency import LatencyHistogram
 from actors.packing import packed
 from actors.storage import call_with_retry
 from actors.tuning import tune_gc
 from strategies import resolve_strategy
 from trading.data.bars import Bar
 from trading.live import OptimisticHost, Outcome, ShadowSpec, StrategyHost
+from trading.messages import SubmitOrder
 from trading.model.instruments import Instrument
 from trading.strategy import build_config
 
@@ -56,6 +59,9 @@ class StrategyActor:
         self.lock = asyncio.Lock()
         self._oms: Any = None
         self.rebuilt_from: int = 0  # how many recorded events the last start replayed (0 on a clean start)
+        # From this actor receiving a batch of bars to the order manager's answer for the orders the batch made
+        # (risk checked, journaled, at the broker); a replay's batches of many bars count as one delivery.
+        self.bar_to_order = LatencyHistogram()
 
     async def _ready(self) -> StrategyHost:
         if self.host is not None:
@@ -87,15 +93,17 @@ class StrategyActor:
 
     async def on_bars(self, bars: Sequence[Bar]) -> int:
         """New validated bars (idempotent by timestamp: a re-sent batch is ignored). Returns bars stepped."""
+        received = time.perf_counter()
         async with self.lock:
             await self._ready()
             assert self.runner is not None
             self.runner.on_bars(bars)
-            return await self._drive()
+            return await self._drive(received)
 
-    async def _drive(self) -> int:
+    async def _drive(self, received: float | None = None) -> int:
         """Step as far as the bars go: each round sends the steps made (predicted ones and at most one that
-        waits) in one call, and a failed prediction rebuilds the host (the restart path)."""
+        waits) in one call, and a failed prediction rebuilds the host (the restart path). `received`: when the
+        bars arrived (perf_counter), for the bar-to-order latency; None when a rebuild replays history."""
         if self._oms is None:
             self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
         oms = self._oms
@@ -119,6 +127,10 @@ class StrategyActor:
                 ),
                 "order manager route",
             )
+            if received is not None:
+                orders = sum(isinstance(c, SubmitOrder) for step in plan.host_steps for c in step.commands)
+                if orders:
+                    self.bar_to_order.observe(time.perf_counter() - received, orders)
             outcome = runner.confirm(plan, answers)
             if outcome is Outcome.WAITING:
                 return stepped
@@ -145,4 +157,9 @@ class StrategyActor:
     async def status(self) -> dict[str, Any]:
         host = await self._ready()
         predictions = self.runner.status() if self.runner is not None else {}
-        return {**host.status(), "rebuilt_from": self.rebuilt_from, **predictions}
+        return {
+            **host.status(),
+            "rebuilt_from": self.rebuilt_from,
+            **predictions,
+            "bar_to_order": self.bar_to_order.to_dict(),
+        }

@@ -95,13 +95,15 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         responses={**ERROR_RESPONSES, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
     )
     async def metrics_endpoint(_: ReadScope) -> Response:
-        """Prometheus metrics: requests and latency per route, orders by status, P&L per strategy."""
+        """Prometheus metrics: requests and latency per route; orders by status and broker, denials by reason,
+        P&L and exposure per strategy, risk state, actor restarts and the strategies' bar-to-order latency."""
         view = risk = None
         with contextlib.suppress(ApiError):
             view, risk = await asyncio.gather(
                 svc.read(ORDER_MANAGER, "metrics_view", timeout_s=2.0), svc.read(RISK, "status", timeout_s=2.0)
             )
-        metrics.runtime(view, risk)
+        strategies, restarts = await asyncio.gather(svc.strategy_statuses(), svc.actor_restarts())
+        metrics.runtime(view, risk, strategies, restarts)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -11,9 +11,10 @@ from typing import Any
 
 import ray
 import redis.asyncio as aioredis
+from ray._private import state as ray_state
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
-from actors import MARKET_DATA, ORDER_MANAGER, RISK
+from actors import MARKET_DATA, ORDER_MANAGER, RISK, strategy_name
 from actors.batching import GroupCommit
 from actors.packing import packed
 from serve_apps.errors import ApiError
@@ -209,6 +210,33 @@ class Services:
         if instrument_id not in self.instruments:
             self.instruments = frozenset(await self.read(MARKET_DATA, "last_bars"))
         return instrument_id in self.instruments
+
+    async def strategy_statuses(self, timeout_s: float = 2.0) -> list[dict[str, Any]]:
+        """`status()` of every running strategy actor that answers within `timeout_s`."""
+        names = await self.strategy_names()
+        answers = await asyncio.gather(
+            *(self.call(strategy_name(sid), "status", timeout_s=timeout_s) for sid in names), return_exceptions=True
+        )
+        return [a for a in answers if isinstance(a, dict)]
+
+    async def actor_restarts(self) -> dict[str, int]:
+        """How many times Ray restarted each of the runtime's named actors."""
+        return await asyncio.to_thread(self._actor_restarts)
+
+    def _actor_restarts(self) -> dict[str, int]:
+        # Ray's public state API (`ray.util.state`) asks the dashboard, which `dto run` does not start; this reads
+        # the GCS's actor table directly, as that API does.
+        restarts: dict[str, int] = {}
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            if entry.get("namespace") != self.settings.namespace:
+                continue
+            try:
+                handle = ray.get_actor(entry["name"], namespace=self.settings.namespace)
+            except ValueError:  # gone since it was listed
+                continue
+            info = ray_state.actors(actor_id=handle._actor_id.hex())
+            restarts[entry["name"]] = int(info.get("NumRestarts", 0))
+        return restarts
 
     async def strategy_names(self) -> list[str]:
         """Ids of the running strategy actors in the runtime's namespace."""

@@ -73,8 +73,13 @@ def test_replay_through_the_actors_gives_exactly_the_backtest_fills(ray_session:
         assert strategy["divergences"] == 0
         # Optimistic: the strategy stepped past its orders on predictions, several steps per order-manager call.
         assert (strategy["predicted_steps"] > 0) is optimistic
-        routing = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())["routing"]
+        snapshot = ray.get(actor(ORDER_MANAGER, runtime).snapshot.remote())
+        routing = snapshot["routing"]
         assert (routing["calls"] < routing["steps"]) is optimistic
+        # Every order the replay made was timed from its bars' arrival to the order manager's answer (/metrics).
+        latency = strategy["bar_to_order"]
+        assert latency["count"] == len(snapshot["orders"]) == sum(latency["counts"]) > 0
+        assert 0 < latency["sum"] < 60 * latency["count"]
     finally:
         ray.get(orchestrator.shutdown.remote())
 

@@ -152,6 +152,9 @@ def test_kill_switch_through_the_api_denies_orders(gateway_url: str, keys: dict[
     assert off.json() == {"state": "active", "reason": "kill switch off: done", "kill_switch": False}
     accepted = httpx.post(f"{url}/v1/orders", json={**order, "client_order_id": "ks-2"}, headers=admin).json()
     assert accepted["status"] == "accepted"
+    denials = [line for line in httpx.get(f"{url}/metrics", headers=admin).text.splitlines()
+               if line.startswith('dto_order_denials{reason="KILL_SWITCH"}')]
+    assert len(denials) == 1 and float(denials[0].split()[-1]) >= 1
 
 
 def test_strategies_and_metrics(gateway_url: str, keys: dict[str, str]) -> None:
@@ -170,7 +173,12 @@ def test_strategies_and_metrics(gateway_url: str, keys: dict[str, str]) -> None:
     assert bars and bars[0]["close"] > 0
     metrics = httpx.get(f"{url}/metrics", headers=trade).text
     assert 'dto_http_requests_total{method="GET",route="/v1/strategies",status="200"}' in metrics
-    assert "dto_orders{status=" in metrics and "dto_runtime_up 1.0" in metrics
+    assert 'dto_orders{broker="paper",status=' in metrics and "dto_runtime_up 1.0" in metrics
+    assert 'dto_actor_restarts{actor="order-manager"} 0.0' in metrics
+    assert 'dto_actor_restarts{actor="strategy-sma_cross"} 0.0' in metrics
+    for family in ("dto_strategy_exposure gauge", "dto_order_denials gauge", "dto_bar_to_order_seconds histogram"):
+        assert f"# TYPE {family}" in metrics, family
+    assert 'dto_bar_to_order_seconds_bucket{le="+Inf"}' in metrics
 
 
 def test_readiness_turns_false_when_postgres_stops(

@@ -186,6 +186,15 @@ class OrderManager:
                 total += abs(position.market_value(mark))
         return total
 
+    def strategy_exposure(self, strategy_id: StrategyId) -> Decimal:
+        """Gross market value of the strategy's positions at the last marks (unmarked instruments count 0)."""
+        total = ZERO
+        for (owner, instrument_id), position in self.strategy_positions.items():
+            mark = self.marks.get(instrument_id)
+            if owner == strategy_id and position.quantity != 0 and mark is not None:
+                total += abs(position.market_value(mark))
+        return total
+
     def multiplier(self, instrument_id: InstrumentId) -> Decimal:
         instrument = self.instruments.get(instrument_id)
         return instrument.multiplier if instrument is not None else Decimal(1)
