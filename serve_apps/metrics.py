@@ -28,7 +28,7 @@ class HistogramSnapshot:
         family = HistogramMetricFamily(self.name, self.documentation)
         if self.value is not None:
             cumulative = list(itertools.accumulate(self.value.counts))
-            buckets = [(repr(bound), float(n)) for bound, n in zip(self.value.bounds, cumulative, strict=False)]
+            buckets = [(repr(bound), float(n)) for bound, n in zip(self.value.bounds, cumulative[:-1], strict=True)]
             family.add_metric([], [*buckets, ("+Inf", float(cumulative[-1]))], sum_value=self.value.total)
         yield family
 
