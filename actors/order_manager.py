@@ -551,20 +551,17 @@ class OrderManagerActor:
         """What the gateway's /metrics exports from the order book: orders by status and broker, denials by
         reason code, P&L and gross exposure per strategy, the account's P&L, fills."""
         await self._ready()
-        counts: dict[str, int] = {}
+        default_broker = next(iter(self.brokers))
         by_broker: dict[tuple[str, str], int] = {}
         denials: dict[str, int] = {}
         for order in self.oms.orders.values():
-            status = order.status.value
-            counts[status] = counts.get(status, 0) + 1
-            where = (status, order.broker or next(iter(self.brokers)))
+            where = (order.status.value, order.broker or default_broker)
             by_broker[where] = by_broker.get(where, 0) + 1
             if order.status is OrderStatus.DENIED:
                 code = order.reason.partition(":")[0] or "unknown"  # "CODE: detail" (`trading.risk.rules`)
                 denials[code] = denials.get(code, 0) + 1
         strategies = sorted({s for (s, _) in self.oms.strategy_positions})
         return {
-            "orders_by_status": counts,
             "orders_by_broker": [[status, broker, n] for (status, broker), n in sorted(by_broker.items())],
             "denials_by_reason": denials,
             "strategy_pnl": {s: self.oms.strategy_pnl(s).to_dict() for s in strategies},

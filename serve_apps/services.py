@@ -227,15 +227,13 @@ class Services:
         # Ray's public state API (`ray.util.state`) asks the dashboard, which `dto run` does not start; this reads
         # the GCS's actor table directly, as that API does.
         restarts: dict[str, int] = {}
-        for entry in ray.util.list_named_actors(all_namespaces=True):
-            if entry.get("namespace") != self.settings.namespace:
-                continue
+        for name in self._named(""):
             try:
-                handle = ray.get_actor(entry["name"], namespace=self.settings.namespace)
+                handle = ray.get_actor(name, namespace=self.settings.namespace)
             except ValueError:  # gone since it was listed
                 continue
             info = ray_state.actors(actor_id=handle._actor_id.hex())
-            restarts[entry["name"]] = int(info.get("NumRestarts", 0))
+            restarts[name] = int(info.get("NumRestarts", 0))
         return restarts
 
     async def strategy_names(self) -> list[str]:
@@ -244,7 +242,10 @@ class Services:
 
     async def names(self, prefix: str) -> list[str]:
         """Names (without `prefix`) of the named actors starting with `prefix` in the runtime's namespace."""
-        named = await asyncio.to_thread(ray.util.list_named_actors, True)
+        return await asyncio.to_thread(self._named, prefix)
+
+    def _named(self, prefix: str) -> list[str]:
+        named = ray.util.list_named_actors(all_namespaces=True)
         return sorted(
             a["name"][len(prefix) :]
             for a in named
