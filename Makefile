@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint typecheck bench clean
+.PHONY: setup browser run test lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -22,10 +22,20 @@ $(BENCH_STAMP): requirements-bench.txt $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
+# The web page test drives Debian's Chromium. Installed when missing and apt-get may run (root or password-less
+# sudo); otherwise, or if the install fails, the test is skipped and says why.
+browser:
+	@command -v chromedriver >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "note: chromium-driver missing and apt-get needs root: the web page test will be skipped"; exit 0; fi; \
+	command -v apt-get >/dev/null || { echo "note: no apt-get: the web page test will be skipped"; exit 0; }; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	  chromium chromium-driver >/dev/null || echo "note: installing chromium failed: the web page test will be skipped"
+
 run: $(STAMP)
 	$(VENV)/bin/dto run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

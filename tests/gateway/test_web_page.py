@@ -19,7 +19,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMEDRIVER is None:
-        pytest.skip("chromium-driver is not installed (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium-driver is not installed: `make browser` installs it (needs root or sudo for apt-get)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
