@@ -17,6 +17,7 @@ every route but /health still requires a key.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -62,4 +63,8 @@ def ingress_environment(ingress: Ingress) -> dict[str, str]:
         # Serve's HTTP metrics (measured: 0.06 ms of that actor's CPU per request, ~5% of an order's CPU on
         # the whole path). The gateway exports request counts and latency per route itself (`/metrics`).
         "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+        # One thread (Serve's default is 4) unless set: it forwards far more requests than a Python replica
+        # answers, and measured at 32 clients on 2 cores it spent 0.05 instead of 0.06-0.07 ms of CPU per
+        # request (30 alternating rounds), with no change in throughput.
+        "RAY_SERVE_HAPROXY_NBTHREAD": os.environ.get("RAY_SERVE_HAPROXY_NBTHREAD", "1"),
     }

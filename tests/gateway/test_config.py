@@ -43,3 +43,25 @@ def test_openapi_declares_both_credentials_on_every_authenticated_route() -> Non
         assert operations[where]["security"] == either, where
     unprotected = {w for w, op in operations.items() if "security" not in op}
     assert unprotected == {("get", "/health")}
+
+
+def test_haproxy_ingress_gets_its_own_files_and_one_thread_unless_the_user_sets_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serve_apps.ingress import STATE_DIR, ingress_environment, remove_ingress_files
+
+    assert ingress_environment("proxy") == {}
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_NBTHREAD", raising=False)
+    first, second = ingress_environment("haproxy"), ingress_environment("haproxy")
+    try:
+        assert first[STATE_DIR] != second[STATE_DIR]  # two runtimes on one machine share nothing
+        assert first["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"].startswith(first[STATE_DIR])
+        assert first["RAY_SERVE_HAPROXY_NBTHREAD"] == "1"
+        monkeypatch.setenv("RAY_SERVE_HAPROXY_NBTHREAD", "3")
+        third = ingress_environment("haproxy")
+        remove_ingress_files(third)
+        assert third["RAY_SERVE_HAPROXY_NBTHREAD"] == "3"
+    finally:
+        remove_ingress_files(first)
+        remove_ingress_files(second)
+    assert not Path(first[STATE_DIR]).exists()
