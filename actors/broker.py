@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,9 +21,9 @@ from trading.brokers.protocol import AccountReport, PositionReport, Reconciliati
 from trading.data.bars import Bar
 from trading.live import BufferedJournal, Prediction
 from trading.live.durable import RecordingBroker
-from trading.messages import Message
+from trading.messages import Message, SubmitOrder
 from trading.model.fills import Fill
-from trading.model.identifiers import InstrumentId
+from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
 
@@ -56,6 +58,7 @@ class BrokerActor:
         self.ready = False
         self.rebuilt_from = 0
         self.steps = 0
+        self.pending: Counter[ClientOrderId] = Counter()  # client order ids in steps between arriving and being matched
         self.acks: list[tuple[int, int]] = []
         self.bars_arrived = asyncio.Event()
 
@@ -102,8 +105,18 @@ class BrokerActor:
         An answer other than the owner's `prediction` ends its turn (`step_in_turn`)."""
         async with self.lock:
             await self._ready()
-        for _, instrument_id, _, done, next_ts, _ in requests:
-            await self._bars_through(instrument_id, next_ts if next_ts is not None else done)
+        # Until matched, their orders are on their way to the venue: `reconcile` lists them as `pending`.
+        orders = [c.order.client_order_id for request in requests for c in request[2] if isinstance(c, SubmitOrder)]
+        self.pending.update(orders)
+        try:
+            for _, instrument_id, _, done, next_ts, _ in requests:
+                await self._bars_through(instrument_id, next_ts if next_ts is not None else done)
+            return await self._match(requests)
+        finally:
+            self.pending.subtract(orders)
+            self.pending = +self.pending  # drop the zeros
+
+    async def _match(self, requests: list[StepRequest]) -> list[BrokerStep]:
         async with self.lock:
             await self._ready()
             calls = [(owner, iid, commands, done, prediction) for owner, iid, commands, done, _, prediction in requests]
@@ -130,9 +143,11 @@ class BrokerActor:
         return list(self.acks)
 
     async def reconcile(self, since_ns: int = 0) -> ReconciliationReport:
+        """The venue's truth, with the orders of the steps waiting here for their bars as `pending`."""
         async with self.lock:
             await self._ready()
-            return await self.broker.reconcile(since_ns)
+            report = await self.broker.reconcile(since_ns)
+            return dataclasses.replace(report, pending=sorted(self.pending))
 
     async def submissions(self) -> list[str]:
         """Client order ids of every order the venue holds (each exactly once), for duplicate checks."""

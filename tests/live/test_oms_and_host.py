@@ -22,6 +22,8 @@ from trading.live import (
     rebuild_host,
 )
 from trading.messages import OrderCanceled, OrderFilled
+from trading.model.identifiers import ClientOrderId, StrategyId
+from trading.model.orders import Order, OrderSide, OrderType
 
 from .live_support import ORB_PARAMS, ORB_SPEC, SP500_MINUTE, backtest, build_live, fill_key, run_live, series_for
 
@@ -90,6 +92,30 @@ def test_reconcile_cancels_orders_the_venue_does_not_have_open(day_series: BarSe
     events = oms.reconcile(empty)
     canceled = {e.client_order_id for e in events if isinstance(e, OrderCanceled)}
     assert canceled == set(open_before)
+
+
+def test_reconcile_leaves_open_the_submitted_orders_still_on_their_way_and_closes_the_rest(
+    day_series: BarSeries,
+) -> None:
+    """A submitted order the venue does not have is closed unless it may still reach the venue: the broker lists
+    it as pending (its step waits for a bar), or after a restart, when any may be resent (`in_flight_ok`)."""
+    _, done, loop = journaled_run(day_series)
+    report = loop.broker.reconciliation()  # type: ignore[attr-defined]
+    oms = OrderManager()
+    for instrument in done.instruments.values():
+        oms.register(instrument)
+    instrument_id = loop.hosts[0].instrument_id  # type: ignore[attr-defined]
+    ts = day_series.bar(0).ts
+    ids = [ClientOrderId(f"manual-{k}") for k in range(3)]
+    for cid in ids:
+        oms.submit(Order(cid, StrategyId("manual"), instrument_id, OrderSide.BUY, OrderType.MARKET, Decimal(1)), ts)
+    waiting = ids[0]
+    nothing = replace(report, open_orders=[], fills=[], positions=[], pending=[waiting])
+    assert oms.reconcile(nothing, in_flight_ok=True) == []
+    events = oms.reconcile(nothing)
+    assert [e.client_order_id for e in events if isinstance(e, OrderCanceled)] == ids[1:]
+    assert [oms.orders[cid].status.value for cid in ids] == ["submitted", "canceled", "canceled"]
+    assert oms.orders[ids[1]].reason.startswith("RECONCILED")
 
 
 def test_host_ids_are_deterministic_and_the_sequence_is_restorable(day_series: BarSeries) -> None:

@@ -99,6 +99,9 @@ class ReconciliationReport:
     # know it: the step's `done_ts`), so a fill booked by reconciliation lands where a restarted strategy
     # replays it. Venues that do not know it leave it empty and such fills are booked at `ts`.
     fill_after_ts: dict[str, int] = field(default_factory=dict)
+    # Orders in steps the broker holds until their bars arrive (a paper broker's paced books): not at the venue
+    # yet, but on their way there, so reconciliation must not close them. Other venues leave it empty.
+    pending: list[ClientOrderId] = field(default_factory=list)
 
 
 @runtime_checkable

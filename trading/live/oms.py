@@ -293,10 +293,10 @@ class OrderManager:
         """Make the venue the truth; returns the correcting events (each also journaled). `report` is the venue
         of `account_id` (default: this manager's account); only that account's orders and positions are checked.
 
-        `in_flight_ok`: an order recorded as submitted that the venue never acknowledged and does not have
-        is left open instead of closed: its submission may still be in flight (a restarted order manager's
-        strategies resend their last step, idempotent by client order id); closing it would make the venue's
-        acceptance an illegal transition."""
+        An order recorded as submitted that the venue does not have is closed, unless it may still reach the
+        venue: the report lists it as pending (its step waits at a paper broker for its bar), or `in_flight_ok`
+        (after a restart: the strategies resend their last step, idempotent by client order id). Closing it
+        would make the venue's later acceptance an illegal transition."""
         out: list[Message] = []
         ts = report.ts
         for fill in report.fills:
@@ -307,12 +307,13 @@ class OrderManager:
             out.append(event)
             out.append(self._mismatch("missing_fill", fill.to_dict(), ts, f"fill:{fill.trade_id}"))
         venue_open = {r.client_order_id: r for r in report.open_orders}
+        pending = set(report.pending)
         account = account_id or self.account_id
         for order in list(self._open.values()):
             if (order.broker or self.account_id) != account:
                 continue
             if order.client_order_id not in venue_open:
-                if in_flight_ok and order.status is OrderStatus.SUBMITTED:
+                if order.status is OrderStatus.SUBMITTED and (in_flight_ok or order.client_order_id in pending):
                     continue
                 reason = "RECONCILED: the venue does not have this order open"
                 canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
