@@ -13,7 +13,10 @@ answers, so nothing acknowledged is lost; the order, fill and position rows go i
 commit per group of orders), events are published to Redis and the last bar of each batch is cached there.
 Calls to the broker and risk actors are resent while they restart (both are idempotent); events booked by
 reconciliation are handed to their strategy with its next answer. Once per market-data batch the firm's equity
-goes to the risk actor, which runs the circuit breakers.
+goes to the risk actor, which runs the circuit breakers. Orders that waited at a broker for their bars when this
+actor started (sent by its previous incarnation, whose call died with it) are settled from the broker's report
+once the broker has matched them (`_settle_in_doubt`): their answer never comes, and their strategy may have
+died too, so no resend would bring it either.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from trading.live.durable import fill_row, order_row, position_row
 from trading.live.order_events import event_order_id
 from trading.live.strategy_host import NEVER, HostStep
 from trading.messages import Message, OrderFilled, PositionChanged, ReconciliationMismatch, SubmitOrder
-from trading.model.identifiers import InstrumentId, StrategyId
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
 from trading.model.instruments import Instrument
 from trading.model.orders import OrderStatus
 from trading.risk.rules import RiskEngine, RiskGate
@@ -107,6 +110,7 @@ class OrderManagerActor:
         self.starts = 0
         self.rebuilt_from = 0
         self.outbox: dict[str, list[Message]] = {}  # booked by reconciliation, not yet handed to the strategy
+        self.in_doubt: dict[ClientOrderId, str] = {}  # waiting at a broker (its account) when this actor started
         self.routes = GroupCommit(self._route_group)
         self.routed_steps = 0  # strategy steps received; `routes.requests` counts the calls that carried them
         self.breakers_waits_timed_out = 0
@@ -147,6 +151,9 @@ class OrderManagerActor:
                 broker = self._actor(name)
                 report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
                 await self._reconciled(oms.reconcile(report, in_flight_ok=True, account_id=account))
+                for cid in report.pending:
+                    if cid in oms.orders and oms.orders[cid].status is OrderStatus.SUBMITTED:
+                        self.in_doubt[cid] = account
                 equity += report.account.equity
             self.base_equity = equity - self._net_pnl()
             self.rebuilt_from = len(entries)
@@ -234,6 +241,8 @@ class OrderManagerActor:
             async with self.lock:
                 derived = self.oms.apply(events)
                 await self._persist([*events, *derived])
+        if bars and self.in_doubt:
+            await self._settle_in_doubt()
         limits = self.risk.limits
         if bars and (limits.daily_loss_limit is not None or limits.max_drawdown_pct is not None):
             equity = self.base_equity + self._net_pnl()
@@ -245,6 +254,24 @@ class OrderManagerActor:
             self.breakers_ts[instrument_id] = max(self.breakers_ts.get(instrument_id, bars[-1].ts), bars[-1].ts)
             self.breakers_moved.set()  # wake the steps waiting for these bars
             self.breakers_moved.clear()
+
+    async def _settle_in_doubt(self) -> None:
+        """Book what the venue did with the orders in doubt that their broker has matched since (it no longer
+        lists them as pending). Checked after each market-data batch until none is left: the broker matches a
+        step once it has the step's bars. One the venue does not have stays open, as after the start path: a
+        broker that restarted meanwhile lost the step, and its strategy, if alive, resends it."""
+        async with self.lock:
+            oms = self.oms
+            for cid in [cid for cid in self.in_doubt if oms.orders[cid].status is not OrderStatus.SUBMITTED]:
+                del self.in_doubt[cid]  # answered meanwhile: its strategy resent the step
+            for account in set(self.in_doubt.values()):
+                broker = self._actor(self.brokers[account])
+                report = await call_with_retry(functools.partial(broker.reconcile.remote, 0), "broker reconcile")
+                matched = {cid for cid, where in self.in_doubt.items() if where == account} - set(report.pending)
+                if matched:
+                    await self._reconciled(oms.reconcile(report, in_flight_ok=True, account_id=account))
+                    for cid in matched:
+                        del self.in_doubt[cid]
 
     async def route_many(
         self,
@@ -389,6 +416,7 @@ class OrderManagerActor:
             "routing": {"groups": self.routes.groups, "calls": self.routes.requests, "steps": self.routed_steps,
                         "breakers_waits_timed_out": self.breakers_waits_timed_out},
             "manual": {"groups": self.manual.groups, "orders": self.manual.requests},
+            "in_doubt": sorted(self.in_doubt),
             "live_events_dropped": self.publisher.dropped if self.publisher is not None else 0,
             "risk": self.risk.gate().to_dict(),  # what the next order is checked against
         }

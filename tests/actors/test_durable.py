@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,12 @@ from actors.orchestrator import OrchestratorActor, RuntimeSpec, StrategySpec
 from strategies import BUILTIN
 from trading.backtest.engine import BacktestResult
 from trading.backtest.runner import BacktestSpec, build_instrument, run_backtest
-from trading.data.bars import BarSeries
+from trading.data.bars import Bar, BarSeries
 from trading.data.loaders import load_bars
+from trading.live.strategy_host import HostStep
+from trading.messages import OrderFilled, SubmitOrder
 from trading.model.fills import Fill
+from trading.model.orders import Order, OrderSide, OrderType
 from trading.sim.sessions import infer_bar_interval
 from trading.storage import LiveCache, OrderStore, open_pool
 
@@ -203,6 +207,49 @@ def test_killing_an_actor_mid_replay_loses_and_duplicates_no_order(
         stop(orchestrator)
 
 
+@dataclass
+class DiedWaiting:
+    """The order manager died while its broker call waited at the broker for a bar, and restarted."""
+
+    oms: Any
+    broker: Any
+    bars: list[Bar]
+    order: Order
+    step: HostStep
+    lost: Any  # the dead incarnation's call
+    restarted: dict[str, Any]  # the restarted order manager's snapshot
+
+    @property
+    def recorded(self) -> dict[str, Any]:
+        [order] = [o for o in self.restarted["orders"] if o["client_order_id"] == self.order.client_order_id]
+        return order
+
+
+def kill_the_order_manager_while_its_step_waits_at_the_broker(runtime: RuntimeSpec, series: BarSeries) -> DiedWaiting:
+    iid = runtime.instrument.id
+    broker, oms = actor(broker_name("paper"), runtime), actor(ORDER_MANAGER, runtime)
+    bars = [series.bar(k) for k in range(4)]
+    ray.get(broker.on_bars.remote(iid, bars[:2]))
+    buy = (OrderSide.BUY, OrderType.MARKET, Decimal(1))
+    order = Order("sma_cross-900001", "sma_cross", iid, *buy, ts_init=bars[2].ts)  # type: ignore[arg-type]
+    step = HostStep([SubmitOrder(order, bars[2].ts)], bars[2].ts, 1, bars[3].ts, bars[2])
+    ray.get(oms.start.remote())
+    lost = oms.route_many.remote("sma_cross", iid, [step])  # waits at the broker for bars 2 and 3
+    time.sleep(1.0)
+    ray.kill(oms, no_restart=False)
+    deadline = time.monotonic() + 60
+    while True:  # until the restarted actor has run its start path (the dying one may still answer first)
+        try:
+            restarted = ray.get(oms.snapshot.remote())
+            if restarted["rebuilt_from"] > 0:
+                break
+        except ray.exceptions.RayActorError:
+            pass
+        assert time.monotonic() < deadline, "the order manager did not restart"
+        time.sleep(0.2)
+    return DiedWaiting(oms, broker, bars, order, step, lost, restarted)
+
+
 def test_a_step_the_broker_answers_after_the_order_manager_died_is_booked_when_it_is_resent(
     ray_session: None, storage_urls: tuple[str, str]
 ) -> None:
@@ -211,47 +258,58 @@ def test_a_step_the_broker_answers_after_the_order_manager_died_is_booked_when_i
     the broker fills the order, answering the dead call. The strategy resends its step: the broker does not
     answer the same order twice, so the order manager reconciles again and books the fill (it used to keep the
     order open forever, and the strategy, rebuilt from that record, never traded again)."""
-    from trading.live.strategy_host import HostStep
-    from trading.messages import OrderFilled, SubmitOrder
-    from trading.model.orders import Order, OrderSide, OrderType
-
     runtime, series, _ = runtime_for(MIN5_SPEC, storage_urls, f"late-{uuid.uuid4().hex[:8]}")
     orchestrator = start(runtime)
     try:
         iid = runtime.instrument.id
-        broker, oms = actor(broker_name("paper"), runtime), actor(ORDER_MANAGER, runtime)
-        bars = [series.bar(k) for k in range(4)]
-        ray.get(broker.on_bars.remote(iid, bars[:2]))
-        buy = (OrderSide.BUY, OrderType.MARKET, Decimal(1))
-        order = Order("sma_cross-900001", "sma_cross", iid, *buy, ts_init=bars[2].ts)  # type: ignore[arg-type]
-        step = HostStep([SubmitOrder(order, bars[2].ts)], bars[2].ts, 1, bars[3].ts, bars[2])
-        ray.get(oms.start.remote())
-        lost = oms.route_many.remote("sma_cross", iid, [step])  # waits at the broker for bars 2 and 3
-        time.sleep(1.0)
-        ray.kill(oms, no_restart=False)
-        deadline = time.monotonic() + 60
-        while True:  # until the restarted actor has run its start path (the dying one may still answer first)
-            try:
-                restarted = ray.get(oms.snapshot.remote())
-                if restarted["rebuilt_from"] > 0:
-                    break
-            except ray.exceptions.RayActorError:
-                pass
-            assert time.monotonic() < deadline, "the order manager did not restart"
-            time.sleep(0.2)
-        [recorded] = [o for o in restarted["orders"] if o["client_order_id"] == order.client_order_id]
-        assert recorded["status"] == "submitted"  # written ahead, not at the venue yet: left open
-        ray.get(broker.on_bars.remote(iid, bars[2:]))  # the dead call's step goes through now
+        died = kill_the_order_manager_while_its_step_waits_at_the_broker(runtime, series)
+        oms, broker, order = died.oms, died.broker, died.order
+        assert died.recorded["status"] == "submitted"  # written ahead, not at the venue yet: left open
+        ray.get(broker.on_bars.remote(iid, died.bars[2:]))  # the dead call's step goes through now
         with pytest.raises(ray.exceptions.RayActorError):
-            ray.get(lost, timeout=60)
+            ray.get(died.lost, timeout=60)
         assert [f.client_order_id for f in ray.get(broker.fills.remote())] == [order.client_order_id]
 
-        [(_, events, _)] = ray.get(oms.route_many.remote("sma_cross", iid, [step]))  # the strategy resends
+        [(_, events, _)] = ray.get(oms.route_many.remote("sma_cross", iid, [died.step]))  # the strategy resends
         assert [e.fill.client_order_id for e in events if isinstance(e, OrderFilled)] == [order.client_order_id]
         snapshot = ray.get(oms.snapshot.remote())
         [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == order.client_order_id]
         assert booked["status"] == "filled"
         assert Decimal(ray.get(oms.position.remote(iid))) == Decimal(1)
+        assert ray.get(broker.submissions.remote()) == [order.client_order_id]  # at the venue once
+    finally:
+        stop(orchestrator)
+
+
+def test_when_no_strategy_resends_the_step_the_next_market_data_books_what_the_broker_did_with_it(
+    ray_session: None, storage_urls: tuple[str, str]
+) -> None:
+    """The double failure: as above, but no strategy resends the step (its actor died with the order manager, and
+    came back rebuilt from the record). The restarted order manager found the order pending at the broker, so in
+    doubt; once the bar has come and the broker has matched the step, the order manager's next market-data batch
+    books the fill from the broker's report, and the strategy finds it in its history."""
+    runtime, series, _ = runtime_for(MIN5_SPEC, storage_urls, f"doubt-{uuid.uuid4().hex[:8]}")
+    orchestrator = start(runtime)
+    try:
+        iid = runtime.instrument.id
+        died = kill_the_order_manager_while_its_step_waits_at_the_broker(runtime, series)
+        oms, broker, order = died.oms, died.broker, died.order
+        assert died.recorded["status"] == "submitted"
+        assert died.restarted["in_doubt"] == [order.client_order_id]
+        ray.get(oms.on_bars.remote(iid, died.bars[:2], []))  # bars the broker had: the step still waits
+        assert ray.get(oms.snapshot.remote())["in_doubt"] == [order.client_order_id]
+
+        ray.get(broker.on_bars.remote(iid, died.bars[2:]))  # the bar: the broker matches the dead call's step
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(died.lost, timeout=60)
+        ray.get(oms.on_bars.remote(iid, died.bars[2:], []))  # market data tells the order manager, as always
+        snapshot = ray.get(oms.snapshot.remote())
+        assert snapshot["in_doubt"] == []
+        [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == order.client_order_id]
+        assert booked["status"] == "filled"
+        assert Decimal(ray.get(oms.position.remote(iid))) == Decimal(1)
+        history, _ = ray.get(oms.history.remote("sma_cross"))
+        assert [e.fill.client_order_id for _, e in history if isinstance(e, OrderFilled)] == [order.client_order_id]
         assert ray.get(broker.submissions.remote()) == [order.client_order_id]  # at the venue once
     finally:
         stop(orchestrator)
