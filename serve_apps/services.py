@@ -44,7 +44,7 @@ class Services:
         self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
         self.active_keys: dict[str, float] = {}
         self.reads = ReadCoalescer()
-        self.order_writes = GroupCommit(self._submit_orders)
+        self.order_writes = GroupCommit(self._submit_orders, balance=True)  # many clients, one event loop
         self.instruments: frozenset[str] = frozenset()  # with market data; only ever grows, so never stale
         self.events_cache: LiveCache | None = None  # the runtime's own Redis namespace (its event channels)
         self.rate_limits = RateLimiter(self._take_hits, settings.rate_limit, settings.rate_window_s)
