@@ -224,6 +224,17 @@ class DiedWaiting:
         [order] = [o for o in self.restarted["orders"] if o["client_order_id"] == self.order.client_order_id]
         return order
 
+    def filled_once(self) -> dict[str, Any]:
+        """Check that the order manager books the order filled with a position of 1 and that the venue got it
+        once; returns the order manager's snapshot."""
+        cid = self.order.client_order_id
+        snapshot: dict[str, Any] = ray.get(self.oms.snapshot.remote())
+        [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == cid]
+        assert booked["status"] == "filled"
+        assert Decimal(ray.get(self.oms.position.remote(self.order.instrument_id))) == Decimal(1)
+        assert ray.get(self.broker.submissions.remote()) == [cid]  # at the venue once
+        return snapshot
+
 
 def kill_the_order_manager_while_its_step_waits_at_the_broker(runtime: RuntimeSpec, series: BarSeries) -> DiedWaiting:
     iid = runtime.instrument.id
@@ -272,11 +283,7 @@ def test_a_step_the_broker_answers_after_the_order_manager_died_is_booked_when_i
 
         [(_, events, _)] = ray.get(oms.route_many.remote("sma_cross", iid, [died.step]))  # the strategy resends
         assert [e.fill.client_order_id for e in events if isinstance(e, OrderFilled)] == [order.client_order_id]
-        snapshot = ray.get(oms.snapshot.remote())
-        [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == order.client_order_id]
-        assert booked["status"] == "filled"
-        assert Decimal(ray.get(oms.position.remote(iid))) == Decimal(1)
-        assert ray.get(broker.submissions.remote()) == [order.client_order_id]  # at the venue once
+        died.filled_once()
     finally:
         stop(orchestrator)
 
@@ -303,13 +310,8 @@ def test_when_no_strategy_resends_the_step_the_next_market_data_books_what_the_b
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(died.lost, timeout=60)
         ray.get(oms.on_bars.remote(iid, died.bars[2:], []))  # market data tells the order manager, as always
-        snapshot = ray.get(oms.snapshot.remote())
-        assert snapshot["in_doubt"] == []
-        [booked] = [o for o in snapshot["orders"] if o["client_order_id"] == order.client_order_id]
-        assert booked["status"] == "filled"
-        assert Decimal(ray.get(oms.position.remote(iid))) == Decimal(1)
+        assert died.filled_once()["in_doubt"] == []
         history, _ = ray.get(oms.history.remote("sma_cross"))
         assert [e.fill.client_order_id for _, e in history if isinstance(e, OrderFilled)] == [order.client_order_id]
-        assert ray.get(broker.submissions.remote()) == [order.client_order_id]  # at the venue once
     finally:
         stop(orchestrator)
