@@ -113,8 +113,9 @@ class BrokerActor:
                 await self._bars_through(instrument_id, next_ts if next_ts is not None else done)
             return await self._match(requests)
         finally:
-            self.pending.subtract(orders)
-            self.pending = +self.pending  # drop the zeros
+            if orders:  # most steps send nothing
+                self.pending.subtract(orders)
+                self.pending = +self.pending  # drop the zeros
 
     async def _match(self, requests: list[StepRequest]) -> list[BrokerStep]:
         async with self.lock:
