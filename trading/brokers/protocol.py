@@ -104,6 +104,17 @@ class ReconciliationReport:
     pending: list[ClientOrderId] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """One update from a venue's own stream: the order as the venue now sees it, and the fill that changed it
+    (None for accepts, cancels, rejects, expiries, replaces). The order manager turns reports into core events
+    by comparing them with its book, so the same report delivered twice books nothing new. A fill's
+    `strategy_id` may be empty: the order manager knows whose order it is."""
+
+    order: OrderReport
+    fill: Fill | None = None
+
+
 @runtime_checkable
 class Broker(Protocol):
     """One connection to one venue. No Ray inside: actors host it."""
@@ -142,3 +153,23 @@ class Broker(Protocol):
     def market_data(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarketEvent]: ...
 
     async def reconcile(self, since_ns: int) -> ReconciliationReport: ...
+
+
+@runtime_checkable
+class ExecutionClient(Broker, Protocol):
+    """A live venue connection as the runtime uses it: the `Broker` calls plus the venue's own streams and
+    clock. One broker actor hosts exactly one."""
+
+    def execution_reports(self) -> AsyncIterator[ExecutionReport]:
+        """The venue's order updates in arrival order (Alpaca's trade_updates, ccxt's watch_orders /
+        watch_my_trades or polling, the paper venue's matches). Reconnects by itself; after a reconnect the
+        runtime reconciles, since updates sent while the stream was down are lost."""
+        ...
+
+    async def history(self, instrument_id: InstrumentId, start_ns: int, end_ns: int) -> list[Bar]:
+        """Closed 1-minute bars with `start_ns <= ts < end_ns` from the venue's history (warm-up, backfill)."""
+        ...
+
+    async def venue_time_ns(self) -> int:
+        """The venue's clock (Alpaca's /v2/clock, the exchange's server time): market time, never ours."""
+        ...
