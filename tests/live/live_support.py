@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from trading.backtest.engine import BacktestResult
 from trading.backtest.runner import BacktestSpec, build_instrument, run_backtest
-from trading.brokers.paper import PaperBroker
+from trading.execution.paper import PaperExecutionClient
 from trading.data.bars import BarSeries
 from trading.data.loaders import load_bars
-from trading.live import LiveLoop, ReplaySource, StrategyHost
+from trading.live import StrategyHost
+from trading.live.loop import LiveLoop
 from trading.model.fills import Fill
 from trading.sim.sessions import infer_bar_interval
 from trading.strategy import StrategyType, build_config
@@ -41,30 +43,30 @@ def fill_key(fill: Fill) -> tuple[object, ...]:
 
 
 def build_live(
-    spec: BacktestSpec,
-    strategy_class: StrategyType,
-    series: BarSeries,
-    *,
-    optimistic: bool = False,
-    **host_options: Any,
+    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, **host_options: Any
 ) -> tuple[LiveLoop, StrategyHost]:
     instrument = build_instrument(spec, series)
     config = build_config(strategy_class, {"instrument_id": str(instrument.id), "size": spec.size, **spec.params})
-    broker = PaperBroker.open(Decimal(spec.cash), instrument.currency, spec.sim_config())
-    loop = LiveLoop(broker, optimistic=optimistic)
+    venue = PaperExecutionClient(
+        "paper",
+        [instrument],
+        starting_cash=Decimal(spec.cash),
+        currency=instrument.currency,
+        sim=spec.sim_config(),
+        bar_interval_ns=infer_bar_interval(series.ts),
+    )
+    loop = LiveLoop(venue)
     host = StrategyHost(strategy_class(config), instrument, **host_options)
-    loop.add_strategy(host, infer_bar_interval(series.ts))
+    loop.add_strategy(host)
     return loop, host
 
 
-def run_live(
-    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, batch_size: int, *, optimistic: bool = False
-) -> tuple[LiveLoop, StrategyHost]:
-    """Returns the loop and its host at the end (a rebuilt one, if the host diverged from its predictions)."""
-    loop, _ = build_live(spec, strategy_class, series, optimistic=optimistic)
-    loop.run(ReplaySource(loop.hosts[0].instrument_id, series, batch_size=batch_size))
+def run_live(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> tuple[LiveLoop, StrategyHost]:
+    """Replays `series` through a `LiveLoop` bar by bar; returns the loop and its host at the end."""
+    loop, host = build_live(spec, strategy_class, series)
+    asyncio.run(loop.run((host.instrument_id, bar) for bar in series.bars()))
     loop.stop()
-    return loop, loop.hosts[0]
+    return loop, host
 
 
 def backtest(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> BacktestResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +25,29 @@ def test_every_builtin_strategy_is_in_the_parity_matrix() -> None:
     assert {name for name, *_ in CASES} == set(BUILTIN)
 
 
-@pytest.mark.parametrize("optimistic", [False, True], ids=["waiting", "optimistic"])
 @pytest.mark.parametrize("fill", ["next_open", "close"])
 @pytest.mark.parametrize(("name", "path", "params", "extra"), CASES, ids=[f"{c[0]}-{c[1].stem}" for c in CASES])
-def test_live_loop_fills_equal_the_backtest_at_batch_sizes_1_7_500(
-    name: str, path: Path, params: dict[str, Any], extra: dict[str, Any], fill: str, optimistic: bool
+def test_live_loop_fills_equal_the_backtest(
+    name: str, path: Path, params: dict[str, Any], extra: dict[str, Any], fill: str
 ) -> None:
-    """`optimistic`: the host steps ahead on its shadow broker's predictions, confirmed per batch; for one
-    strategy with no risk limits every prediction must hold (no divergence). (That predictions are used at all
-    is checked in test_optimistic: a step whose fill passes a funds check always waits.)"""
+    """The replay clock alone (a bar's reports are delivered before the next bar) gives the backtest's fills."""
     spec = BacktestSpec(data=str(path), strategy=name, params=params, fill=fill, **extra)
     series = series_for(path, extra.get("timezone", "UTC"))
     expected = backtest(spec, BUILTIN[name], series)
     assert expected.fills, "a parity check without fills proves nothing"
-    for batch_size in (1, 7, 500):
-        loop, host = run_live(spec, BUILTIN[name], series, batch_size, optimistic=optimistic)
-        if optimistic:
-            status = loop.runners[0].status()
-            assert status["divergences"] == 0, batch_size
-        broker = loop.broker
-        assert [fill_key(f) for f in broker.fills] == [fill_key(f) for f in expected.fills], batch_size
-        assert broker.equity() == expected.final_value, batch_size
-        assert broker.ledger.cash == expected.cash
-        # The strategy, the order manager and the broker agree on every fill and the position.
-        assert [fill_key(f) for f in host.fills] == [fill_key(f) for f in expected.fills]
-        assert [fill_key(e.fill) for e in loop.oms.fills] == [fill_key(f) for f in expected.fills]
-        instrument_id = host.instrument_id
-        assert loop.oms.account_position(instrument_id) == broker.ledger.quantity(instrument_id) == expected.position
-        assert host.position_quantity(instrument_id) == expected.position
-        # Same orders, same ids, same end states.
-        assert sorted((o.client_order_id, o.status) for o in expected.orders) == sorted(
-            (o.client_order_id, o.status) for o in loop.oms.orders.values()
-        )
+    loop, host = run_live(spec, BUILTIN[name], series)
+    venue = loop.venue
+    assert [fill_key(f) for f in venue.fills] == [fill_key(f) for f in expected.fills]
+    assert asyncio.run(venue.account_report()).equity == expected.final_value
+    assert venue.account.cash == expected.cash
+    # The strategy, the order manager and the venue agree on every fill and the position.
+    assert [fill_key(f) for f in host.fills] == [fill_key(f) for f in expected.fills]
+    assert [fill_key(e.fill) for e in loop.oms.fills] == [fill_key(f) for f in expected.fills]
+    instrument_id = host.instrument_id
+    assert loop.oms.account_position(instrument_id, "paper") == venue.account.quantity(instrument_id)
+    assert venue.account.quantity(instrument_id) == expected.position
+    assert host.position_quantity(instrument_id) == expected.position
+    # Same orders, same ids, same end states.
+    assert sorted((o.client_order_id, o.status) for o in expected.orders) == sorted(
+        (o.client_order_id, o.status) for o in loop.oms.orders.values()
+    )

@@ -95,13 +95,9 @@ class ReconciliationReport:
     positions: list[PositionReport]
     account: AccountReport
     ts: int
-    # Trade id -> the bar after whose `on_bar` the owning strategy got the fill (a paper broker's paced books
-    # know it: the step's `done_ts`), so a fill booked by reconciliation lands where a restarted strategy
-    # replays it. Venues that do not know it leave it empty and such fills are booked at `ts`.
-    fill_after_ts: dict[str, int] = field(default_factory=dict)
-    # Orders in steps the broker holds until their bars arrive (a paper broker's paced books): not at the venue
-    # yet, but on their way there, so reconciliation must not close them. Other venues leave it empty.
-    pending: list[ClientOrderId] = field(default_factory=list)
+    # What the venue says of orders we hold open that it no longer lists (looked up by client order id): filled
+    # or canceled while a stream was down. Orders the venue does not know are left out.
+    looked_up: list[OrderReport] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

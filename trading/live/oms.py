@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from trading.brokers.protocol import ReconciliationReport
+from trading.brokers.protocol import ExecutionReport, OrderReport, ReconciliationReport
+from trading.execution.reports import events_for_report
 from trading.data.bars import Bar
 from trading.live.journal import Journal, JournalEntryLike
 from trading.live.order_events import apply_order_event, event_order_id, fresh_copy, state_copy
@@ -38,12 +39,13 @@ from trading.messages import (
 )
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
 from trading.model.instruments import Instrument
-from trading.model.orders import Order, OrderStatus
+from trading.model.fills import Fill
+from trading.model.orders import Order, OrderStatus, OrderType
 from trading.model.positions import Position
 
 ZERO = Decimal(0)
 DEFAULT_STREAM = "oms"
-NOT_SENT = "NOT_SENT: decided on a predicted broker answer that did not happen; never reached the venue"
+EXTERNAL = StrategyId("external")  # the owner of orders made at the venue outside this system (adopted)
 
 
 @dataclass(frozen=True)
@@ -139,17 +141,6 @@ class OrderManager:
         self._record(event, after_ts, f"{order.client_order_id}:denied", order=order)
         return event
 
-    def not_sent(self, client_order_id: ClientOrderId, after_ts: int) -> OrderRejected | None:
-        """Close an order recorded as submitted that was never sent: its strategy decided it stepping ahead on a
-        predicted answer, and the broker refused its step (`trading.brokers.paper.step_in_turn`). The strategy
-        is rebuilt without it: it leaves `history` (its id stays taken: `last_order_seq`)."""
-        order = self.orders.get(client_order_id)
-        if order is None or order.status is not OrderStatus.SUBMITTED:
-            return None
-        event = OrderRejected(client_order_id, order.strategy_id, order.instrument_id, after_ts, NOT_SENT)
-        self._record(event, after_ts, f"{client_order_id}:not_sent")
-        return event
-
     def apply(self, events: Iterable[Message], after_ts: int | None = None) -> list[Message]:
         """Book venue events (fills, accepts, cancels, ...). Returns the derived `PositionChanged` events;
         duplicates (same trade id, or the same event again) are ignored."""
@@ -167,6 +158,28 @@ class OrderManager:
                     continue
             derived += self._record(event, after_ts if after_ts is not None else _ts_of(event), key, encoded=encoded)
         return derived
+
+    def on_report(self, report: ExecutionReport, account_id: str, after_ts: int) -> list[Message]:
+        """Book what a venue reported about one order (its stream, a submit's answer, a lookup): the events it
+        implies, then the derived `PositionChanged`. Returns the events booked (nothing for a report already
+        booked). An order this system never made (placed by hand at the venue) is adopted under `EXTERNAL` and
+        flagged with a `ReconciliationMismatch`, so its fills move the account's position as they did at the
+        venue."""
+        cid = report.order.client_order_id
+        order = self.orders.get(cid)
+        booked: list[Message] = []
+        if order is None:
+            adopted = _adopted_order(report, account_id)
+            submitted = OrderSubmitted(cid, adopted.strategy_id, adopted.instrument_id, report.order.ts)
+            self._record(submitted, after_ts, f"{cid}:submitted", order=adopted)
+            detail = {"client_order_id": cid, "status": report.order.status.value, "account_id": account_id}
+            booked += [submitted, self._mismatch("unknown_venue_order", detail, report.order.ts, cid)]
+            order = self.orders[cid]
+        fill = report.fill
+        known_trade = fill is not None and fill.trade_id in self._trade_ids
+        for event in events_for_report(order, report, known_trade):
+            booked += [event, *self.apply([event], after_ts)]
+        return booked
 
     # ---------------------------------------------------------------------------------- PortfolioView
     def position_quantity(self, instrument_id: InstrumentId) -> Decimal:
@@ -231,8 +244,7 @@ class OrderManager:
         return self._pnl(p for (a, _), p in self.account_positions.items() if a == wanted)
 
     def history(self, strategy_id: StrategyId) -> list[tuple[int, Message]]:
-        """(after_ts, event) for every event the strategy received, for a restarted host's replay (orders
-        closed as `NOT_SENT` are left out: the strategy decided them on an answer that did not happen)."""
+        """(after_ts, event) for every event the strategy received, for a restarted host's replay."""
         return list(self._history.get(strategy_id, []))
 
     def last_order_seq(self, strategy_id: StrategyId) -> int:
@@ -287,65 +299,65 @@ class OrderManager:
             self._replaying = False
         return applied
 
-    def reconcile(
-        self, report: ReconciliationReport, *, in_flight_ok: bool = False, account_id: str | None = None
-    ) -> list[Message]:
-        """Make the venue the truth; returns the correcting events (each also journaled). `report` is the venue
-        of `account_id` (default: this manager's account); only that account's orders and positions are checked.
-
-        An order recorded as submitted that the venue does not have is closed, unless it may still reach the
-        venue: the report lists it as pending (its step waits at a paper broker for its bar), or `in_flight_ok`
-        (after a restart: the strategies resend their last step, idempotent by client order id). Closing it
-        would make the venue's later acceptance an illegal transition."""
+    def reconcile(self, report: ReconciliationReport, account_id: str, after_ts: int = 0) -> list[Message]:
+        """Make the venue of `account_id` the truth; returns the events booked (corrections are journaled as
+        `ReconciliationMismatch` too). In order: fills we missed (while a stream was down, or before a restart);
+        what the venue says of each order we hold open that it no longer lists (`report.looked_up`); orders it
+        lists that we do not know (adopted); then positions. An order still `submitted` that the venue does not
+        know stays open: its submit may yet arrive (an unanswered write is never booked as rejected), and the
+        next reconciliation looks again. An accepted order the venue has neither open nor on record is closed."""
         out: list[Message] = []
         ts = report.ts
         for fill in report.fills:
             if fill.trade_id in self._trade_ids:
                 continue
-            event = OrderFilled(fill)
-            self._record(event, report.fill_after_ts.get(fill.trade_id, ts), f"fill:{fill.trade_id}")
-            out.append(event)
+            order = self.orders.get(fill.client_order_id)
+            venue_order = _report_for_fill(fill, order)
+            out += self.on_report(ExecutionReport(venue_order, fill), account_id, after_ts)
             out.append(self._mismatch("missing_fill", fill.to_dict(), ts, f"fill:{fill.trade_id}"))
+        for venue_order in report.looked_up:
+            if venue_order.client_order_id in self.orders:
+                out += self.on_report(ExecutionReport(venue_order), account_id, after_ts)
         venue_open = {r.client_order_id: r for r in report.open_orders}
-        pending = set(report.pending)
-        account = account_id or self.account_id
+        looked_up = {r.client_order_id for r in report.looked_up}
         for order in list(self._open.values()):
-            if (order.broker or self.account_id) != account:
+            if (order.broker or self.account_id) != account_id or order.client_order_id in venue_open:
                 continue
-            if order.client_order_id not in venue_open:
-                if order.status is OrderStatus.SUBMITTED and (in_flight_ok or order.client_order_id in pending):
-                    continue
-                reason = "RECONCILED: the venue does not have this order open"
-                canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
-                self._record(canceled, ts, _event_key(canceled))
-                out.append(canceled)
-                out.append(
-                    self._mismatch(
-                        "order_not_at_venue", {"client_order_id": order.client_order_id}, ts, order.client_order_id
-                    )
-                )
-        for cid, venue_report in venue_open.items():
-            if cid not in self.orders:
-                detail = {"client_order_id": cid, "status": venue_report.status.value}
-                out.append(self._mismatch("unknown_venue_order", detail, ts, cid))
+            if order.status is OrderStatus.SUBMITTED or order.client_order_id in looked_up:
+                continue
+            reason = "RECONCILED: the venue has no record of this order"
+            canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
+            self._record(canceled, after_ts, _event_key(canceled))
+            detail = {"client_order_id": order.client_order_id}
+            out += [canceled, self._mismatch("order_not_at_venue", detail, ts, order.client_order_id)]
+        for venue_order in venue_open.values():
+            out += self.on_report(ExecutionReport(venue_order), account_id, after_ts)
         venue_positions = {p.instrument_id: p for p in report.positions}
-        ours = {i for (a, i), p in self.account_positions.items() if a == account and p.quantity != 0}
+        ours = {i for (a, i), p in self.account_positions.items() if a == account_id and p.quantity != 0}
         for instrument_id in sorted(set(venue_positions) | ours, key=str):
             venue = venue_positions.get(instrument_id)
             quantity = venue.quantity if venue is not None else ZERO
             avg = venue.avg_price if venue is not None else ZERO
-            held = self.account_position(instrument_id, account)
+            held = self.account_position(instrument_id, account_id)
             if held != quantity:
                 detail = {
-                    "account_id": account,
+                    "account_id": account_id,
                     "instrument_id": str(instrument_id),
                     "ours": str(held),
                     "quantity": str(quantity),
                     "avg_price": str(avg),
                 }
-                out.append(self._mismatch("position", detail, ts, f"{account}:{instrument_id}:{quantity}"))
+                out.append(self._mismatch("position", detail, ts, f"{account_id}:{instrument_id}:{quantity}"))
                 self._correct_position_from(detail)
         return out
+
+    def in_doubt(self, account_id: str | None = None) -> list[Order]:
+        """Orders sent to a venue whose answer never came (still `submitted`): reconciliation looks them up."""
+        return [
+            o
+            for o in self._open.values()
+            if o.status is OrderStatus.SUBMITTED and (account_id is None or (o.broker or self.account_id) == account_id)
+        ]
 
     # ------------------------------------------------------------------------------------- internals
     def _record(
@@ -386,10 +398,7 @@ class OrderManager:
             else:
                 self._open.pop(known.client_order_id, None)
         strategy_id = _strategy_of(event, known)
-        if isinstance(event, OrderRejected) and event.reason == NOT_SENT and strategy_id is not None:
-            history = self._history.get(strategy_id, [])
-            self._history[strategy_id] = [(ts, e) for ts, e in history if event_order_id(e) != cid]
-        elif strategy_id is not None:
+        if strategy_id is not None:
             self._history.setdefault(strategy_id, []).append((after_ts, event))
         if payload is not None and self.journal is not None:
             self.journal.append(self.stream, event.kind, payload, key)
@@ -446,6 +455,45 @@ class OrderManager:
             if position.quantity != 0 and mark is not None:
                 pnl.unrealized += position.unrealized_pnl(mark)
         return pnl
+
+
+def _report_for_fill(fill: Fill, order: Order | None) -> OrderReport:
+    """What a fill says of its order, for a fill found by reconciliation (the order's status follows the fill)."""
+    filled = (order.filled_quantity if order is not None else ZERO) + fill.quantity
+    quantity = order.quantity if order is not None else fill.quantity
+    status = OrderStatus.FILLED if filled >= quantity else OrderStatus.PARTIALLY_FILLED
+    return OrderReport(
+        client_order_id=fill.client_order_id,
+        venue_order_id=fill.venue_order_id,
+        instrument_id=fill.instrument_id,
+        side=fill.side,
+        order_type=order.order_type if order is not None else OrderType.MARKET,
+        quantity=quantity,
+        filled_quantity=filled,
+        status=status,
+        limit_price=order.limit_price if order is not None else None,
+        stop_price=order.stop_price if order is not None else None,
+        ts=fill.ts,
+    )
+
+
+def _adopted_order(report: ExecutionReport, account_id: str) -> Order:
+    """Our record of an order made at the venue outside this system, as it was when placed."""
+    venue = report.order
+    return Order(
+        client_order_id=venue.client_order_id,
+        strategy_id=EXTERNAL,
+        instrument_id=venue.instrument_id,
+        side=venue.side,
+        order_type=venue.order_type,
+        quantity=venue.quantity,
+        limit_price=venue.limit_price,
+        stop_price=venue.stop_price,
+        time_in_force=venue.time_in_force,
+        broker=account_id,
+        ts_init=venue.ts,
+        tags={"origin": "venue"},
+    )
 
 
 def _event_key(event: Message, encoded: dict[str, Any] | None = None) -> str:

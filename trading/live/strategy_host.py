@@ -5,17 +5,19 @@ The host implements the strategy's `TradingContext`. It keeps the bar history in
 as an EMA may then differ slightly from a full-history backtest), recomputes `strategy.indicators()` once per
 batch of new bars (indicators are causal, so values equal the backtest's) and steps `on_bar` bar by bar.
 
-Orders the strategy submits become outgoing commands (`SubmitOrder`, `CancelOrder`) with deterministic client
-order ids `<strategy_id>-000001`, ... The exactness rule: before `on_bar(bar j)` the host must know every fill
-of its orders at bars <= j (the backtest's venue matches before the strategy sees the bar). So while the
-strategy has live orders the host only steps bars up to the horizon the broker confirmed. A driver runs it as
+Orders the strategy submits become outgoing commands (`SubmitOrder`, `CancelOrder`, `ReplaceOrder`) with
+client order ids `<prefix>-000001`, ... (the prefix is the strategy id, plus the run's tag live, so ids stay
+unique at a venue across runs). A driver (the strategy actor) runs it as
 
-    step = host.advance()                    # commands, and whether the host waits for the broker
-    if step.needs_sync_after_ts is not None:  # send commands; the broker matches the next bar
-        result = broker.step(owner, instrument, step.commands, step.needs_sync_after_ts)
-        host.apply_events(result.events, result.horizon_ts)
+    host.on_bars(bars)
+    while (step := host.advance()).commands:   # steps bars until one produced commands
+        answers = order_manager.execute(step.commands)
+        host.apply_events(answers)              # denials, rejections, acceptances: before the next bar
+    ...
+    host.apply_events(events)                  # whatever the venue reports later, in arrival order
 
-With no live orders the host runs freely through the whole batch.
+Events reach the strategy when they arrive; a replay that equals the backtest delivers a bar's fills before the
+next bar because its clock waits for them (see `actors/market_data.py`), not because the host waits.
 """
 
 from __future__ import annotations
@@ -61,14 +63,11 @@ class HostState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HostStep(PositionalPickle):
-    """What `advance` produced. `needs_sync_after_ts` is set when the host waits for the broker: it finished
-    the bar with that ts (and sent `commands` from it) and needs the broker's fills for the bars after it."""
+    """What `advance` produced: the commands of the bar with `bar_ts` (none when it ran out of bars)."""
 
     commands: list[Message]
-    needs_sync_after_ts: int | None
+    bar_ts: int | None
     bars_stepped: int
-    next_ts: int | None = None  # the host's next bar after `needs_sync_after_ts` (a broker waits to have it too)
-    last_bar: Bar | None = None  # the bar the commands came from (marks the order manager's price)
 
 
 class _History:
@@ -143,6 +142,7 @@ class StrategyHost:
         *,
         history_cap: int = DEFAULT_HISTORY_CAP,
         order_seq: int = 0,
+        order_id_prefix: str | None = None,
     ) -> None:
         if strategy.instrument_id != instrument.id:
             raise ConfigError(
@@ -157,6 +157,7 @@ class StrategyHost:
         strategy.instrument_id = instrument.id
         self.state = HostState.CREATED
         self.order_seq = order_seq
+        self.order_id_prefix = order_id_prefix or str(strategy.strategy_id)
         self.orders: dict[ClientOrderId, Order] = {}
         self._live: dict[ClientOrderId, Order] = {}  # the subset of `orders` still live: checked every bar
         self.fills: list[Fill] = []
@@ -164,7 +165,6 @@ class StrategyHost:
         self._trade_ids: set[TradeId] = set()
         self._history = _History(history_cap)
         self._next = 0  # absolute index of the next bar to step
-        self._horizon = NEVER
         self._last_ts: int | None = None
         self._bar: Bar | None = None
         self._outgoing: list[Message] = []
@@ -235,19 +235,14 @@ class StrategyHost:
         self._history.trim(self._next)
         self._stale = True
 
-    def apply_events(self, events: Iterable[Message], horizon_ts: int | None = None) -> None:
-        """Book order events and fills (from the broker or the order manager) and raise the fill horizon."""
+    def apply_events(self, events: Iterable[Message]) -> None:
+        """Book order events and fills (answers of the order manager, reports of the venue), in order."""
         for event in events:
             self._apply(event)
-        if horizon_ts is not None and horizon_ts > self._horizon:
-            self._horizon = horizon_ts
-
-    def apply_fills(self, fills: Iterable[Fill], horizon_ts: int) -> None:
-        self.apply_events([OrderFilled(f) for f in fills], horizon_ts)
 
     # ---------------------------------------------------------------------------------------- stepping
     def advance(self, max_ts: int | None = None) -> HostStep:
-        """Step buffered bars (up to `max_ts`) until the host must wait for the broker or runs out of bars."""
+        """Step buffered bars (up to `max_ts`) until one produces commands, or none is left."""
         if self.state in (HostState.CREATED, HostState.STOPPED):
             return HostStep([], None, 0)
         history = self._history
@@ -258,9 +253,6 @@ class StrategyHost:
             if max_ts is not None and bar.ts > max_ts:
                 break
             replaying = bar.ts <= self._replay_until
-            if not replaying and bar.ts > self._horizon and self._has_live_orders():
-                done = self._last_ts if self._last_ts is not None else bar.ts - 1
-                return HostStep([], done, stepped, bar.ts, self._bar)
             self._bar = bar
             if self.state is HostState.RUNNING:
                 if self._stale:
@@ -283,8 +275,7 @@ class StrategyHost:
                 continue
             if self._outgoing:
                 commands, self._outgoing = self._outgoing, []
-                following = history.bar(self._next).ts if self._next < history.end else None
-                return HostStep(commands, bar.ts, stepped, following, bar)
+                return HostStep(commands, bar.ts, stepped)
         return HostStep([], None, stepped)
 
     def skip_through(self, ts: int) -> None:
@@ -301,10 +292,6 @@ class StrategyHost:
         return self._last_ts
 
     @property
-    def horizon_ts(self) -> int:
-        return self._horizon
-
-    @property
     def pending_bars(self) -> int:
         return self._history.end - self._next
 
@@ -318,12 +305,6 @@ class StrategyHost:
         """Bars of the recorded past (`load_journal`) are still to be stepped: their events come from the
         record, not from a broker."""
         return self._replay_until != NEVER and (self._last_ts is None or self._last_ts < self._replay_until)
-
-    def bars_from_last_stepped(self) -> list[Bar]:
-        """The last bar stepped (if any) and every buffered bar after it."""
-        history = self._history
-        first = max(self._next - 1, history.start)
-        return [history.bar(k) for k in range(first, history.end)]
 
     # -------------------------------------------------------------------------------- TradingContext
     def submit(self, order: Order) -> None:
@@ -370,7 +351,7 @@ class StrategyHost:
         if self.order_seq < self._seq_floor and self.now_ns() > self._replay_until:
             self.order_seq = self._seq_floor
         self.order_seq += 1
-        return ClientOrderId(f"{strategy_id}-{self.order_seq:06d}")
+        return ClientOrderId(f"{self.order_id_prefix}-{self.order_seq:06d}")
 
     # --------------------------------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
@@ -385,7 +366,6 @@ class StrategyHost:
             "bars_seen": self._history.end,
             "bars_stepped": self._next,
             "last_ts": self._last_ts,
-            "horizon_ts": self._horizon,
             "order_seq": self.order_seq,
             "position": str(self.position_quantity(self.instrument_id)),
             "open_orders": len(self.open_orders(self.instrument_id)),
@@ -398,24 +378,20 @@ class StrategyHost:
         """Working at the venue, or sent and not yet answered."""
         return order.is_open or order.status is OrderStatus.INITIALIZED
 
-    def _has_live_orders(self) -> bool:
-        return bool(self._live)
-
     def _apply(self, event: Message) -> None:
         cid = event_order_id(event)
         order = self.orders.get(cid) if cid is not None else None
         if order is None:
+            if isinstance(event, OrderFilled) and event.fill.strategy_id == self.strategy_id:
+                self._book_fill(event.fill)  # made on the strategy's behalf (flatten): its position moved
             return  # another strategy's order, or one this host never made
         if isinstance(event, OrderFilled):
             fill = event.fill
             if fill.trade_id in self._trade_ids:
                 return
-            self._trade_ids.add(fill.trade_id)
             apply_order_event(order, event)
             self._still_live(order)
-            self._positions[fill.instrument_id] = self._positions.get(fill.instrument_id, ZERO) + fill.signed_quantity
-            self.fills.append(fill)
-            self.strategy.on_order_filled(fill)
+            self._book_fill(fill)
             return
         if isinstance(event, OrderSubmitted) and order.status is not OrderStatus.INITIALIZED:
             return
@@ -425,6 +401,14 @@ class StrategyHost:
         self._still_live(order)
         if not isinstance(event, OrderSubmitted):
             self.strategy.on_order_event(event)
+
+    def _book_fill(self, fill: Fill) -> None:
+        if fill.trade_id in self._trade_ids:
+            return
+        self._trade_ids.add(fill.trade_id)
+        self._positions[fill.instrument_id] = self._positions.get(fill.instrument_id, ZERO) + fill.signed_quantity
+        self.fills.append(fill)
+        self.strategy.on_order_filled(fill)
 
     def _still_live(self, order: Order) -> None:
         if not self._is_live(order):
