@@ -178,6 +178,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    from dto.risk import cmd_risk as run_risk
+
+    return run_risk(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "backtest": cmd_backtest,
     "strategies": cmd_strategies,
@@ -187,6 +193,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "run": cmd_run,
     "paper": cmd_paper,
+    "risk": cmd_risk,
 }
 
 
@@ -233,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dto.keys import add_parser as add_keys_parser
 
     add_keys_parser(sub)
+    from dto.risk import add_parser as add_risk_parser
+
+    add_risk_parser(sub)
     return parser
 
 

@@ -319,7 +319,7 @@ def _simulated_scenarios(
 
 def _covariance_root(cov: FloatArray) -> FloatArray:
     try:
-        root: FloatArray = np.linalg.cholesky(cov)
+        root: FloatArray = np.asarray(np.linalg.cholesky(cov), dtype=np.float64)
     except np.linalg.LinAlgError:
         # Singular (e.g. the same series twice): the symmetric root still reproduces the covariance.
         vals, vecs = np.linalg.eigh(cov)

@@ -170,13 +170,11 @@ def _return_between(series: BarSeries, reference: BarSeries, before: int, last: 
     return float(series.close[i1] / series.close[i0] - 1.0)
 
 
-def hypothetical_shock(
-    name: str | None = None, *, equity: float = 0.0, crypto: float = 0.0, volatility: float = 0.0,
-    **other_classes: float,
-) -> Scenario:
-    """Move every position of an asset class by the same return: equities -20% is ``equity=-0.20``, volatility
-    up 50% (long volatility products gain) is ``volatility=0.5``."""
-    shocks = {"equity": equity, "crypto": crypto, "volatility": volatility, **other_classes}
+def hypothetical_shock(class_returns: Mapping[str, float], name: str | None = None) -> Scenario:
+    """Move every position of an asset class by the same return, e.g. ``{"equity": -0.2, "crypto": -0.4,
+    "volatility": 0.5}``: equities -20%, crypto -40%, volatility up 50% (long volatility products gain).
+    A class not named is not moved."""
+    shocks = dict(class_returns)
     for cls, value in shocks.items():
         if not np.isfinite(value) or value < -1.0:
             raise InvalidValue(f"shock for {cls} must be a finite return >= -1 (-0.2 is -20%), got {value}")
