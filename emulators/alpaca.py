@@ -158,6 +158,7 @@ class AlpacaEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         account_id: str = "EMU000001",
+        bars_page_size: int = 1000,
     ) -> None:
         self.exchange = exchange
         self.api_key = api_key
@@ -165,6 +166,7 @@ class AlpacaEmulator:
         self.host = host
         self.port = port or _free_port(host)
         self.account_id = account_id
+        self.bars_page_size = bars_page_size  # Alpaca's default `limit` for bars
         self.submits: Counter[str] = Counter()  # order POSTs that reached the venue, per client order id
         self._records: dict[str, _Record] = {}
         self._by_client_id: dict[str, _Record] = {}
@@ -342,8 +344,12 @@ class AlpacaEmulator:
             return self._order_json(self._record_for(order))
 
     def connections(self) -> tuple[int, int]:
-        """(open trade_updates sockets, open stock-data sockets)."""
+        """(trade_updates sockets listening, authenticated stock-data sockets)."""
         return len(self._trade_sockets), len(self._data_sockets)
+
+    def bar_subscribers(self, symbol: str) -> int:
+        """How many stock-data sockets are subscribed to `symbol`'s bars (tests wait for it before stepping)."""
+        return sum(1 for s in list(self._data_sockets.values()) if symbol in s["bars"] or "*" in s["bars"])
 
     # ----------------------------------------------------------------------------------------- middleware
     @web.middleware
@@ -524,18 +530,19 @@ class AlpacaEmulator:
         with self._lock:
             for order in self.exchange.orders():
                 self._record_for(order)
-            leg_ids = {leg for r in self._records.values() for leg in r.legs}
-            rows: list[_Record] = []
-            for record in self._records.values():
-                if nested and record.id in leg_ids:
-                    continue
+
+            def wanted(record: _Record) -> bool:
                 order = self._order_of(record)
                 is_open = order.is_open and record.replaced_by is None
                 if (status == "open" and not is_open) or (status == "closed" and is_open):
-                    continue
-                if symbols and self.exchange.symbol_of(order.instrument_id) not in symbols:
-                    continue
-                rows.append(record)
+                    return False
+                return not symbols or self.exchange.symbol_of(order.instrument_id) in symbols
+
+            rows = [r for r in self._records.values() if wanted(r)]
+            if nested:
+                # Legs travel inside their parent; a leg whose parent is filtered out is listed on its own.
+                nested_legs = {leg for r in rows for leg in r.legs}
+                rows = [r for r in rows if r.id not in nested_legs]
             rows.sort(key=lambda r: r.created_ns, reverse=query.get("direction", "desc") == "desc")
             return web.json_response([self._order_json(r) for r in rows[:limit]])
 
@@ -887,7 +894,7 @@ class AlpacaEmulator:
             raise AlpacaError(400, None, "missing symbols")
         if query.get("timeframe", "1Min") not in ("1Min", "1T"):
             raise AlpacaError(400, None, "this emulator serves timeframe 1Min only")
-        limit = min(int(query.get("limit", "1000")), MAX_BARS_PAGE)
+        limit = min(int(query.get("limit", self.bars_page_size)), MAX_BARS_PAGE)
         start = _parse_time(query["start"], "start") if "start" in query else 0
         end = _parse_time(query["end"], "end") if "end" in query else self.exchange.now_ns
         resume: tuple[str, int] | None = None

@@ -37,14 +37,16 @@ from trading.brokers.alpaca.transport import AlpacaTransport, harden
 from trading.brokers.errors import RateLimited
 from trading.brokers.protocol import (
     AccountReport,
+    ExecutionReport,
     MarketEvent,
     OrderReport,
     PositionReport,
     ReconciliationReport,
 )
 from trading.brokers.retry import Backoff, RateLimiter, retry_read
-from trading.brokers.wire import ns_to_datetime
+from trading.brokers.wire import iso_to_ns, ns_to_datetime
 from trading.brokers.write_path import submit_once
+from trading.data.bars import Bar
 from trading.errors import FixRequest, OrderStateUnknown, RetryLater, StopTrading
 from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId
@@ -375,3 +377,25 @@ class AlpacaBroker:
             return [parsing.trade_update(message["data"], self.venue)]
 
         return bridge_stream(stream, subscribe, convert)
+
+    async def execution_reports(self) -> AsyncIterator[ExecutionReport]:
+        """`trade_updates` as `ExecutionReport`s in arrival order; alpaca-py reconnects the socket by itself.
+
+        A replace arrives as `replaced` (the old Alpaca order) then `new` (its replacement, under our id
+        with an `-R<n>` suffix): the first is skipped, since our order lives on in the second."""
+        async for report, fill in self.order_updates():
+            if report.raw.get("status") == "replaced":
+                continue
+            yield ExecutionReport(report, fill)
+
+    async def history(self, instrument_id: InstrumentId, start_ns: int, end_ns: int) -> list[Bar]:
+        """Closed 1-minute bars with `start_ns <= ts < end_ns` (Alpaca's `end` is inclusive), all pages."""
+        if end_ns <= start_ns:
+            return []
+        bars = await self.data.bars(instrument_id, ns_to_datetime(start_ns), ns_to_datetime(end_ns), "1Min")
+        return [bar for bar in bars if start_ns <= bar.ts < end_ns]
+
+    async def venue_time_ns(self) -> int:
+        """Alpaca's clock (`GET /v2/clock` `timestamp`): market time, which a replaying venue sets."""
+        raw = await self._read("clock", "get", "/clock")
+        return iso_to_ns(str(raw["timestamp"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -20,13 +21,15 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from trading.brokers.alpaca import parsing
 from trading.brokers.alpaca.config import AlpacaConfig
 from trading.brokers.alpaca.transport import AlpacaTransport, harden
-from trading.brokers.protocol import MarketEvent
+from trading.brokers.protocol import BarEvent, MarketEvent
 from trading.brokers.retry import Backoff, retry_read
 from trading.data.bars import Bar
+from trading.data.validation import check_bar
 from trading.errors import ConfigError
 from trading.model.identifiers import InstrumentId
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _TIMEFRAME = re.compile(r"^(\d+)(Min|Hour|Day|Week|Month)$")
 _UNITS = {
@@ -189,8 +192,21 @@ class AlpacaMarketData:
             for channel in channels:
                 getattr(stream, f"subscribe_{channel}")(handler, *symbols)
 
+        last_bar_ts: dict[InstrumentId, int] = {}
+
         def convert(message: Any) -> list[MarketEvent]:
-            event = parsing.stream_event(message, self.venue)
+            try:
+                event = parsing.stream_event(message, self.venue)
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                log.warning("alpaca stream: dropped a malformed message (%r): %s", exc, str(message)[:200])
+                return []
+            if isinstance(event, BarEvent):
+                # A bad bar never reaches a strategy; a repeat (a resend after a reconnect) is not news.
+                problem = check_bar(event.bar, last_bar_ts.get(event.instrument_id))
+                if problem is not None:
+                    log.warning("alpaca stream: dropped a %s bar of %s: %r", problem, event.instrument_id, event.bar)
+                    return []
+                last_bar_ts[event.instrument_id] = event.bar.ts
             return [] if event is None else [event]
 
         return bridge_stream(stream, subscribe, convert)
