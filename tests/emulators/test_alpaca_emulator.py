@@ -18,7 +18,7 @@ from trading.brokers.alpaca.config import AlpacaConfig
 from trading.brokers.alpaca.execution import AlpacaBroker
 from trading.brokers.credentials import Secret
 from trading.brokers.errors import RateLimited
-from trading.brokers.protocol import BarEvent, ExecutionReport
+from trading.brokers.protocol import BarEvent, ExecutionClient, ExecutionReport
 from trading.brokers.retry import Backoff
 from trading.data.bars import BarSeries
 from trading.errors import FixRequest, OrderStateUnknown, StopTrading
@@ -118,6 +118,7 @@ def test_submit_replace_cancel_each_resting_order_type(
 
 def test_market_order_fills_at_the_next_bar_open_and_books_position_fills_account(emulator: AlpacaEmulator) -> None:
     broker = broker_for(emulator)
+    assert isinstance(broker, ExecutionClient)
 
     async def scenario() -> None:
         since = emulator.exchange.now_ns
