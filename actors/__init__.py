@@ -1,21 +1,22 @@
 """Ray actors: thin shells that each host one core object from `trading.live` / `trading.brokers`.
 
 ```
-OrchestratorActor (supervisor) creates, names and wires:
-  MarketDataActor --bars (batched)--> StrategyActor(s) --commands--> OrderManagerActor --check--> RiskActor
-        |                                                                |  --step--> BrokerActor (PaperBroker)
-        +--bars--> BrokerActor, OrderManagerActor (marks)                 +-- events + horizon back to the strategy
+RuntimeActor (supervisor) creates, names and wires them from a `RuntimeSpec`:
+  venue feeds / a replay --> MarketDataActor --bars--> StrategyActor(s) --commands--> OrderManagerActor
+                                   |                         ^                  (risk gate, journal, books)
+                                   +--bars (paper venues)    |  events, fills         |          ^ reports
+                                                             +---------------- BrokerActor (one per account:
+  RiskActor: limits, trading state, kill switch, breakers     (the authority the order      Alpaca | ccxt | IB |
+                                                               manager's gate follows)       Degiro | paper)
 ```
 All actors are async, named, and live in one namespace; they find each other by name. A restart runs the
-start path: the order manager rebuilds from its journal and reconciles with the broker; a strategy actor
+start path: the order manager rebuilds from its journal and reconciles with every venue; a strategy actor
 rebuilds its host from the order manager's record of what it did, replaying the market-data history.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from actors.tuning import TASK_EVENTS
 
 DEFAULT_NAMESPACE = "dto"
 RISK = "risk"
@@ -41,15 +42,13 @@ def actor_options(
     num_cpus: float = 0,
 ) -> dict[str, Any]:
     """Options for one named actor. Task retries are always off: anything on the order path is at-most-once
-    and made safe by idempotency (client order ids, bar timestamps) instead. Ray's task events are off too
-    (`actors.tuning.TASK_EVENTS`)."""
+    and made safe by idempotency (client order ids, bar timestamps) and reconciliation instead."""
     options: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
         "max_restarts": max_restarts,
         "max_task_retries": 0,
         "num_cpus": num_cpus,
-        "enable_task_events": TASK_EVENTS,
     }
     if detached:
         options["lifetime"] = "detached"

@@ -1,198 +1,241 @@
-"""BrokerActor: hosts one broker connection (the paper broker by default)."""
+"""BrokerActor: one venue account. It hosts exactly one execution client (Alpaca, ccxt, IB, Degiro or the
+paper venue) and never knows which kind: it writes orders (`execute`), answers reads, and pumps the venue's
+execution reports to the order manager in arrival order.
+
+The stream is the venue's: when it drops, the client reconnects (or the pump starts it again), and the order
+manager is asked to reconcile this broker, since updates sent while it was down are lost. A restarted actor
+connects again and the order manager reconciles on its next call. A paper venue journals its inputs (with a
+database) and rebuilds from them, so a restart keeps the venue it had.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import ray
 
-from actors.packing import packed
-from actors.storage import ActorStorage
-from actors.tuning import tune_gc
-from trading.brokers.paper import BrokerStep, PaperBroker, step_in_turn
-from trading.brokers.protocol import AccountReport, PositionReport, ReconciliationReport
+from actors import ORDER_MANAGER
+from actors.storage import ActorStorage, call_with_retry
+from trading.brokers.protocol import ExecutionClient, ExecutionReport, ReconciliationReport
+from trading.brokers.registry import config_from_settings, create_broker
+from trading.brokers.settings import SettingsSource
 from trading.data.bars import Bar
-from trading.live import BufferedJournal, Prediction
-from trading.live.durable import RecordingBroker
-from trading.messages import Message, SubmitOrder
-from trading.model.fills import Fill
+from trading.errors import BrokerError
+from trading.execution.paper import PaperExecutionClient
+from trading.live import BufferedJournal, InMemoryJournal
+from trading.live.config import BrokerConfig
+from trading.live.routing import VenueAnswer, write
+from trading.messages import Message
 from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
+from trading.sim.sessions import NS_PER_MINUTE
 
-ACK_LOG_CAP = 100_000
-BAR_WAIT_S = 30.0  # a step waits at most this long for a bar its owner already has
-
-StepRequest = tuple[str, InstrumentId, list[Message], int, int | None, Prediction | None]
+log = logging.getLogger(__name__)
+STREAM_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 
 @ray.remote
 class BrokerActor:
-    """With a `database_url` every input that changes the paper broker is journaled (stream `stream`) before a
-    call is answered, and a restarted actor rebuilds the broker from that journal: the same path as a start.
-    Without one the broker lives in memory only (then it must not be restarted blank)."""
-
     def __init__(
         self,
-        starting_cash: Decimal,
-        currency: str = "USD",
-        sim: SimConfig | None = None,
-        name: str = "paper",
+        namespace: str,
+        broker: BrokerConfig,
         *,
+        instruments: Sequence[Instrument] = (),
+        sim: SimConfig | None = None,
+        bar_interval_ns: int = NS_PER_MINUTE,
         database_url: str | None = None,
-        stream: str | None = None,
+        stream: str = "",
+        order_manager: str = ORDER_MANAGER,
     ) -> None:
-        tune_gc()
-        self.broker = PaperBroker.open(starting_cash, currency, sim, name=name)
-        self.storage = ActorStorage(database_url, None)
-        self.buffer = BufferedJournal()
-        self.recorder = RecordingBroker(self.broker, self.buffer if database_url else None, stream or f"broker:{name}")
-        self.lock = asyncio.Lock()
-        self.ready = False
-        self.rebuilt_from = 0
-        self.steps = 0
-        self.pending: Counter[ClientOrderId] = Counter()  # client order ids in steps between arriving and being matched
-        self.acks: list[tuple[int, int]] = []
-        self.bars_arrived = asyncio.Event()
+        self.namespace = namespace
+        self.config = broker
+        self.name = broker.name
+        self.instruments = list(instruments)
+        self.sim = sim
+        self.bar_interval_ns = bar_interval_ns
+        self.stream = stream or f"paper:{broker.name}"
+        self.order_manager = order_manager
+        self.storage = ActorStorage(database_url, None, namespace)
+        self.buffer: BufferedJournal | None = BufferedJournal() if database_url else None
+        self.memory_journal = InMemoryJournal()
+        self.client: ExecutionClient | None = None
+        self.paper: PaperExecutionClient | None = None
+        self.start_lock = asyncio.Lock()
+        self.pump: asyncio.Task[None] | None = None
+        self.delivering = 0
+        self.delivered = asyncio.Condition()
+        self.reports_delivered = 0
+        self.stream_restarts = 0
+        self.started_at = time.time()
+        self._oms: Any = None
 
-    async def _ready(self) -> None:
-        """Start path (also after a restart): rebuild the broker from its journal."""
-        if self.ready:
-            return
+    # ------------------------------------------------------------------------------------ start path
+    async def _ready(self) -> ExecutionClient:
+        if self.client is not None:
+            return self.client
+        async with self.start_lock:
+            if self.client is not None:
+                return self.client
+            if self.config.kind == "paper":
+                client: ExecutionClient = await self._paper()
+            else:
+                env = self.config.environment()
+                settings = config_from_settings(self.config.kind, SettingsSource(env=env))
+                client = create_broker(self.name, settings, kind=self.config.kind)  # type: ignore[assignment]
+                await client.connect()
+            self.client = client
+            self.pump = asyncio.create_task(self._pump_reports())
+            return client
+
+    async def _paper(self) -> PaperExecutionClient:
+        journal = self.buffer if self.buffer is not None else self.memory_journal
+        paper = PaperExecutionClient(
+            self.name,
+            self.instruments,
+            starting_cash=self.config.cash,
+            currency=self.config.currency,
+            sim=self.sim,
+            bar_interval_ns=self.bar_interval_ns,
+            journal=journal,
+            stream=self.stream,
+        )
         await self.storage.open()
-        entries = await self.storage.read_stream(self.recorder.stream)
-        self.rebuilt_from = self.recorder.rebuild(entries)
-        self.ready = True
+        entries: Sequence[Any] = (
+            await self.storage.read_stream(self.stream) if self.buffer is not None else self.memory_journal.entries
+        )
+        paper.rebuild(entries)
+        self.paper = paper
+        return paper
 
     async def _flush(self) -> None:
-        if self.buffer.pending:
-            await self.storage.write(self.buffer)  # one transaction for all of them
+        if self.buffer is not None:
+            await self.storage.write(self.buffer)
 
-    async def register(self, instrument: Instrument, bar_interval_ns: int | None = None) -> None:
-        async with self.lock:
-            await self._ready()
-            self.recorder.register(instrument, bar_interval_ns)
-            await self._flush()
-
-    async def pace(self, owner: str) -> None:
-        async with self.lock:
-            await self._ready()
-            self.recorder.pace(owner)
-            await self._flush()
-
-    async def on_bars(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> list[Message]:
-        async with self.lock:
-            await self._ready()
-            events = self.recorder.on_bars(instrument_id, bars)
-            await self._flush()
-        self.bars_arrived.set()  # wake steps waiting for these bars
-        self.bars_arrived.clear()
-        return packed(events)
-
-    async def step_many(self, requests: list[StepRequest]) -> list[BrokerStep]:
-        """Several owners' steps in one call (the order manager groups them): each is
-        (owner, instrument, commands, done_ts, next_ts, prediction) — the owner finished bar `done_ts`, sent
-        `commands` from it, and already holds the bar `next_ts` (None: no bar after `done_ts` yet). This broker
-        waits to have those bars too before matching: market data reaches the broker and the strategies at the
-        same time, and either may be first (commands from bar `done_ts` fill at its close in `close` timing).
-        An answer other than the owner's `prediction` ends its turn (`step_in_turn`)."""
-        async with self.lock:
-            await self._ready()
-        # Until matched, their orders are on their way to the venue: `reconcile` lists them as `pending`.
-        orders = [c.order.client_order_id for request in requests for c in request[2] if isinstance(c, SubmitOrder)]
-        self.pending.update(orders)
-        try:
-            for _, instrument_id, _, done, next_ts, _ in requests:
-                await self._bars_through(instrument_id, next_ts if next_ts is not None else done)
-            return await self._match(requests)
-        finally:
-            if orders:  # most steps send nothing
-                self.pending.subtract(orders)
-                self.pending = +self.pending  # drop the zeros
-
-    async def _match(self, requests: list[StepRequest]) -> list[BrokerStep]:
-        async with self.lock:
-            await self._ready()
-            calls = [(owner, iid, commands, done, prediction) for owner, iid, commands, done, _, prediction in requests]
-            results = step_in_turn(self.recorder.step, calls)
-            self.steps += sum(1 for result in results if result.sent)
-            await self._flush()
-            now = time.time_ns()
-            for (_, _, commands, done, _, _), result in zip(requests, results, strict=True):
-                if commands and result.sent and len(self.acks) < ACK_LOG_CAP:
-                    self.acks.append((done, now))  # for the bar-to-order latency benchmark
-            return packed(results)
-
-    async def _bars_through(self, instrument_id: InstrumentId, ts: int) -> None:
-        deadline = time.monotonic() + BAR_WAIT_S
+    # ------------------------------------------------------------------------------- the report pump
+    async def _pump_reports(self) -> None:
+        """Deliver the venue's reports to the order manager, in order, for as long as the actor lives."""
+        assert self.client is not None
+        attempt = 0
         while True:
-            last = self.broker.last_bar(instrument_id)
-            if (last is not None and last.ts >= ts) or time.monotonic() > deadline:
-                return  # past the deadline, step with what is here: the owner syncs again on its next bars
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.bars_arrived.wait(), timeout=0.5)
+            try:
+                async for report in self.client.execution_reports():
+                    attempt = 0
+                    await self._deliver(report)
+                raise ConnectionError("the execution report stream ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dropped stream: say so, reconnect, reconcile what was missed
+                self.stream_restarts += 1
+                log.warning("broker %s: execution reports stopped (%s); reconnecting", self.name, exc)
+                await asyncio.sleep(STREAM_RETRY_S[min(attempt, len(STREAM_RETRY_S) - 1)])
+                attempt += 1
+                with contextlib.suppress(Exception):
+                    await self._order_manager().reconcile_broker.remote(self.name)
 
-    async def order_acks(self) -> list[tuple[int, int]]:
-        """(bar ts the commands came from, wall-clock ns the broker acknowledged them), oldest first."""
-        return list(self.acks)
+    async def _deliver(self, report: ExecutionReport) -> None:
+        self.delivering += 1
+        try:
+            oms = self._order_manager()
+            await call_with_retry(lambda: oms.on_reports.remote(self.name, [report]), "order manager reports")
+            self.reports_delivered += 1
+        finally:
+            self.delivering -= 1
+            async with self.delivered:
+                self.delivered.notify_all()
 
-    async def reconcile(self, since_ns: int = 0) -> ReconciliationReport:
-        """The venue's truth, with the orders of the steps waiting here for their bars as `pending`."""
-        async with self.lock:
-            await self._ready()
-            report = await self.broker.reconcile(since_ns)
-            return dataclasses.replace(report, pending=sorted(self.pending))
+    async def settled(self) -> int:
+        """Wait until every report the venue produced so far has reached the order manager (and, through it,
+        the strategies). The replay clock calls this before handing out the next bar."""
+        client = await self._ready()
+        queue = getattr(client, "reports", None)
+        async with self.delivered:
+            await self.delivered.wait_for(
+                lambda: self.delivering == 0 and (queue is None or queue.empty())
+            )
+        return self.reports_delivered
 
-    async def submissions(self) -> list[str]:
-        """Client order ids of every order the venue holds (each exactly once), for duplicate checks."""
+    def _order_manager(self) -> Any:
+        if self._oms is None:  # a handle stays valid across the other actor's restarts
+            self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
+        return self._oms
+
+    # ------------------------------------------------------------------------------------- order path
+    async def execute(self, command: Message) -> VenueAnswer:
+        """One order write (submit, cancel, replace) and what came of it; never resent blindly
+        (`trading.live.routing.write`)."""
+        client = await self._ready()
+        answer = await write(client, command)
+        await self._flush()
+        return answer
+
+    async def on_bar(self, instrument_id: InstrumentId, bar: Bar) -> None:
+        """Paper venues: a new bar to match against (then `settled` tells when its reports are delivered)."""
         await self._ready()
-        return [o.client_order_id for o in self.broker.all_orders()]
+        if self.paper is None:
+            return
+        self.paper.on_bar(instrument_id, bar)
+        await self._flush()
 
-    async def fills(self) -> list[Fill]:
-        return list(self.broker.fills)
+    # ------------------------------------------------------------------------------------------ reads
+    async def reconcile(self, since_ns: int, ours_open: Sequence[ClientOrderId] = ()) -> ReconciliationReport:
+        """What the venue says is true; orders we hold open that it no longer lists are looked up."""
+        client = await self._ready()
+        report = await client.reconcile(since_ns)
+        listed = {r.client_order_id for r in report.open_orders}
+        looked_up = []
+        for cid in ours_open:
+            if cid not in listed:
+                found = await client.get_order(cid)
+                if found is not None:
+                    looked_up.append(found)
+        return ReconciliationReport(
+            report.open_orders, report.fills, report.positions, report.account, report.ts, looked_up
+        )
 
-    async def positions(self) -> list[PositionReport]:
-        return await self.broker.positions()
+    async def instrument(self, symbol: str) -> Instrument:
+        return await (await self._ready()).instrument(symbol)
 
-    async def account(self) -> AccountReport:
-        return await self.broker.account()
+    async def account(self) -> Any:
+        return await (await self._ready()).account()
+
+    async def positions(self) -> Any:
+        return await (await self._ready()).positions()
+
+    async def open_orders(self) -> Any:
+        return await (await self._ready()).open_orders()
+
+    async def fills(self, since_ns: int = 0) -> Any:
+        return await (await self._ready()).fills_since(since_ns)
+
+    async def history(self, instrument_id: InstrumentId, start_ns: int, end_ns: int) -> list[Bar]:
+        return await (await self._ready()).history(instrument_id, start_ns, end_ns)
+
+    async def venue_time_ns(self) -> int:
+        return await (await self._ready()).venue_time_ns()
 
     async def status(self) -> dict[str, Any]:
-        report = self.broker.account_report()
-        return {
-            "name": self.broker.name,
-            "cash": str(report.cash),
-            "equity": str(report.equity),
-            "fills": len(self.broker.fills),
-            "open_orders": len(self.broker.open_order_list()),
-            "rebuilt_from": self.rebuilt_from,
-            "steps": self.steps,
+        status: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.config.kind,
+            "live": self.config.live,
+            "connected": self.client is not None,
+            "reports_delivered": self.reports_delivered,
+            "stream_restarts": self.stream_restarts,
         }
+        if self.client is not None:
+            with contextlib.suppress(BrokerError):
+                account = await self.client.account()
+                status["account"] = {"cash": str(account.cash), "equity": str(account.equity),
+                                     "currency": account.currency}
+        return status
 
-    # ---- for the gateway (issue 5): a person's orders go to an unpaced book (matched as bars arrive)
-
-    async def submit_many(self, orders: list[Any]) -> list[Message]:
-        """Several orders in one call (the order manager groups a person's orders); their events, in order."""
-        async with self.lock:
-            await self._ready()
-            events = [event for order in orders for event in self.recorder.submit(order)]
-            await self._flush()
-            return packed(events)
-
-    async def cancel_manual(self, client_order_id: str) -> list[Message]:
-        async with self.lock:
-            await self._ready()
-            events = self.recorder.cancel(client_order_id)  # type: ignore[arg-type]
-            await self._flush()
-            return events
-
-    async def last_bar_ts(self) -> int | None:
-        stamps = [bar.ts for bar in (self.broker.last_bar(i) for i in self.broker.ledger.instruments) if bar]
-        return max(stamps, default=None)
+    async def equity(self) -> Decimal:
+        return (await (await self._ready()).account()).equity

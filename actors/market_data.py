@@ -1,194 +1,211 @@
-"""MarketDataActor: hosts the `MarketDataFeed`; validates bars and pushes them in batches to the broker, the
-order manager and the subscribed strategy actors. Keeps the accepted history a restarted strategy replays.
+"""MarketDataActor: validated bars to the venues that match on them, the order manager and the strategies.
 
-Each recipient has one call in flight at a time. Batches published meanwhile for a strategy wait and then go
-together, as one call (`GroupCommit`): a Ray call costs about a millisecond of CPU on each side whatever it
-carries, so a strategy that falls behind a fast replay catches up in fewer, larger calls, and one that keeps up
-(live data, a paced replay) still gets each batch as soon as it is published. The brokers and the order
-manager take each batch as published: the order manager marks to its last bar and checks the circuit breakers.
+Two sources, one delivery path:
+
+- **A replay** (`replay`: a file, for `dto paper` and the demo) runs on a clock: a bar goes to the paper venues
+  (which match against it) and only once their reports have reached the strategies does it go to the order
+  manager and the strategies; once every strategy has finished the bar and the venues' answers are delivered, the
+  next bar is handed out. That is the backtest's order of events, so a replay's fills equal the backtest's; the
+  clock waits for work that is happening, never for an answer that may not come. `speed` paces it in market time.
+- **A live feed** (`follow`): each broker's own 1-minute bars (Alpaca's stock stream, ccxt's watch_ohlcv), warmed
+  up from the venue's history up to the venue's clock, validated like file data (bad bars counted, never passed
+  on), and a gap after a dropped stream backfilled from the venue's history before the next bar goes out.
+
+It keeps the accepted history per instrument: a restarted strategy actor replays it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import logging
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
 
-from actors.batching import GroupCommit
-from actors.packing import packed
+from actors import ORDER_MANAGER
 from actors.storage import call_with_retry
-from actors.tuning import tune_gc
+from trading.brokers.protocol import BarEvent
+from trading.brokers.registry import config_from_settings, create_broker
+from trading.brokers.settings import SettingsSource
 from trading.data.bars import Bar, BarSeries
-from trading.live import MarketDataFeed, MergedReplay
-from trading.messages import MarketDataRejected, Message
+from trading.live import MarketDataFeed, parse_speed
+from trading.live.config import BrokerConfig
+from trading.messages import MarketDataRejected
 from trading.model.identifiers import InstrumentId
+from trading.sim.sessions import NS_PER_MINUTE
 
-RESEND_WAIT_S = 0.2
-RESEND_ATTEMPTS = 300
-ARRIVAL_LOG_CAP = 100_000  # a restarting strategy actor takes seconds, not minutes
-IN_FLIGHT = 8  # batches a replay publishes ahead: a strategy done with one starts the next without a barrier,
-# and one that is behind gets up to this many at once
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """One published batch of good bars, with its wire form (pickled once for all recipients)."""
-
-    instrument_id: InstrumentId
-    bars: list[Bar]
-    wire: list[Bar]
-
-
-def _joined(group: Sequence[_Batch]) -> list[Bar]:
-    """The wire form of batches that queued for one strategy (one instrument), joined (a lone batch as it is)."""
-    return group[0].wire if len(group) == 1 else packed([bar for batch in group for bar in batch.bars])
+log = logging.getLogger(__name__)
+HISTORY_CAP = 100_000
+STREAM_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 
 @ray.remote
 class MarketDataActor:
-    def __init__(self, namespace: str, broker_names: str | Sequence[str], order_manager: str) -> None:
-        tune_gc()
+    def __init__(self, namespace: str, order_manager: str = ORDER_MANAGER) -> None:
         self.namespace = namespace
-        self.broker_names = [broker_names] if isinstance(broker_names, str) else list(broker_names)
         self.order_manager = order_manager
         self.feed = MarketDataFeed()
-        self.history_bars: dict[InstrumentId, list[Bar]] = {}
-        self.subscribers: dict[InstrumentId, list[str]] = {}
+        self.bars: dict[InstrumentId, list[Bar]] = {}
+        self.strategies: dict[InstrumentId, list[str]] = {}  # instrument -> strategy actor names
+        self.venues: dict[InstrumentId, list[str]] = {}  # instrument -> paper broker actor names
         self.rejected: list[MarketDataRejected] = []
-        self.resends = 0
-        self.arrivals: list[tuple[int, int, int]] = []  # (first bar ts, last bar ts, wall ns) per batch
-        self.replaying = False
+        self.backfilled = 0
+        self.stream_restarts = 0
+        self.replay_done = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.lock = asyncio.Lock()  # one bar at a time through the runtime
         self._handles: dict[str, Any] = {}
-        # One call at a time per recipient, batches in order: Ray does not promise that an async actor starts
-        # calls in the order they were sent, and a recipient keeps only bars newer than the last it has.
-        self._outboxes: dict[str, GroupCommit[_Batch, None]] = {}  # per strategy
-        self._brokers: GroupCommit[_Batch, asyncio.Task[None]] = GroupCommit(self._to_brokers)
-        self._order_manager: GroupCommit[tuple[_Batch, list[Message]], None] = GroupCommit(self._to_order_manager)
 
-    async def subscribe(self, instrument_id: InstrumentId, actor_name: str) -> None:
-        names = self.subscribers.setdefault(instrument_id, [])
-        if actor_name not in names:
-            names.append(actor_name)
+    def _actor(self, name: str) -> Any:
+        if name not in self._handles:
+            self._handles[name] = ray.get_actor(name, namespace=self.namespace)
+        return self._handles[name]
 
-    async def history(self, instrument_id: InstrumentId) -> list[Bar]:
-        return packed(list(self.history_bars.get(instrument_id, [])))
+    async def subscribe(self, instrument_id: InstrumentId, strategy_actor: str) -> None:
+        names = self.strategies.setdefault(instrument_id, [])
+        if strategy_actor not in names:
+            names.append(strategy_actor)
 
+    async def match_on(self, instrument_id: InstrumentId, broker_actor: str) -> None:
+        """A paper venue that matches its orders on this instrument's bars."""
+        names = self.venues.setdefault(instrument_id, [])
+        if broker_actor not in names:
+            names.append(broker_actor)
+
+    # ------------------------------------------------------------------------------------------- delivery
     async def publish(self, instrument_id: InstrumentId, bars: Sequence[Bar]) -> int:
-        """Validate and deliver one batch; returns how many bars were accepted."""
-        arrived = time.time_ns()
-        good, bad = self.feed.validate(instrument_id, bars)
-        self.rejected += bad
-        if not good:
-            return 0
-        if len(self.arrivals) < ARRIVAL_LOG_CAP:
-            self.arrivals.append((good[0].ts, good[-1].ts, arrived))
-        self.history_bars.setdefault(instrument_id, []).extend(good)
-        for name in (*self.broker_names, self.order_manager):
-            if name not in self._handles:
-                self._handles[name] = ray.get_actor(name, namespace=self.namespace)
-        batch = _Batch(instrument_id, good, packed(good))
-        # The books and every strategy get the batch at once (the broker paces each strategy's book, and a
-        # strategy's step waits at the broker for bars it already has): no hop before a strategy sees a bar.
-        names = self.subscribers.get(instrument_id, [])
-        await asyncio.gather(self._to_books(batch), *(self._outbox(name).submit(batch) for name in names))
-        return len(good)
+        """Validate `bars` and deliver the good ones, one bar at a time through the clock's phases. Returns how
+        many were delivered."""
+        async with self.lock:
+            good, rejected = self.feed.validate(instrument_id, bars)
+            self.rejected = [*self.rejected[-999:], *rejected]
+            for bar in good:
+                await self._deliver(instrument_id, bar)
+            return len(good)
 
-    def _outbox(self, strategy: str) -> GroupCommit[_Batch, None]:
-        if strategy not in self._outboxes:
-            self._outboxes[strategy] = GroupCommit(functools.partial(self._to_strategy, strategy))
-        return self._outboxes[strategy]
+    async def _deliver(self, instrument_id: InstrumentId, bar: Bar) -> None:
+        history = self.bars.setdefault(instrument_id, [])
+        history.append(bar)
+        del history[:-HISTORY_CAP]
+        venues = [self._actor(name) for name in self.venues.get(instrument_id, [])]
+        # 1. the venues match on the bar; their fills reach the strategies before the strategies see it
+        await asyncio.gather(*(call_with_retry(lambda v=v: v.on_bar.remote(instrument_id, bar), "venue bar")
+                               for v in venues))
+        await asyncio.gather(*(call_with_retry(v.settled.remote, "venue settled") for v in venues))
+        # 2. the order manager marks it, then every strategy of the instrument steps it (and sends its orders)
+        oms = self._actor(self.order_manager)
+        await call_with_retry(lambda: oms.on_bar.remote(instrument_id, bar), "order manager bar")
+        names = self.strategies.get(instrument_id, [])
+        await asyncio.gather(*(self._to_strategy(name, bar) for name in names))
+        # 3. the venues' answers to those orders (acceptances, fills in close timing) are delivered
+        await asyncio.gather(*(call_with_retry(v.settled.remote, "venue settled") for v in venues))
 
-    async def _to_books(self, batch: _Batch) -> None:
-        """The brokers, then the order manager with what the brokers did on the batch. The brokers go on to the
-        next batch meanwhile (a step the order manager is routing may wait at a broker for its bar)."""
-        booked = await self._brokers.submit(batch)
-        await booked
-
-    async def _to_brokers(self, group: list[_Batch]) -> list[asyncio.Task[None]]:
-        booked = []
-        for batch in group:  # one by one: the order manager marks to each batch's last bar and checks the breakers
-            iid, bars = batch.instrument_id, batch.wire
-            answers = await asyncio.gather(*(self._to_broker(name, iid, bars) for name in self.broker_names))
-            events: list[Message] = packed([event for answer in answers for event in answer])
-            booked.append(asyncio.create_task(self._order_manager.submit((batch, events))))  # queued in order
-        return booked
-
-    async def _to_order_manager(self, group: list[tuple[_Batch, list[Message]]]) -> list[None]:
-        oms = self._handles[self.order_manager]
-        for batch, events in group:
-            call = functools.partial(oms.on_bars.remote, batch.instrument_id, batch.wire, events)
-            await call_with_retry(call, "order manager on_bars")
-        return [None] * len(group)
-
-    async def _to_broker(self, name: str, instrument_id: InstrumentId, bars: list[Bar]) -> list[Message]:
-        call = functools.partial(self._handles[name].on_bars.remote, instrument_id, bars)
-        events: list[Message] = await call_with_retry(call, "broker on_bars")
-        return events
-
-    async def _to_strategy(self, name: str, group: list[_Batch]) -> list[None]:
-        await self._push(name, _joined(group))  # a strategy trades one instrument
-        return [None] * len(group)
-
-    async def _push(self, name: str, bars: list[Bar]) -> None:
-        """Push to a strategy actor; if it died, wait for its restart and push again (idempotent by ts)."""
-        for _ in range(RESEND_ATTEMPTS):
-            try:
-                actor = self._handles.get(name) or ray.get_actor(name, namespace=self.namespace)
-                self._handles[name] = actor  # a handle survives the actor's restarts: look it up once
-                await actor.on_bars.remote(bars)
-                return
-            except (RayActorError, ValueError):
-                self.resends += 1
-                await asyncio.sleep(RESEND_WAIT_S)
-        raise RuntimeError(f"strategy actor {name} did not come back")
-
-    async def replay_many(
-        self, bars: dict[InstrumentId, BarSeries | list[Bar]], batch_size: int = 100, speed: str = "max"
-    ) -> dict[str, Any]:
-        """Play several instruments' bars as one market, batches interleaved in time order."""
-        self.replaying = True
-        pending: deque[asyncio.Task[int]] = deque()
+    async def _to_strategy(self, name: str, bar: Bar) -> None:
         try:
-            # Each recipient still gets one call at a time, batches in order (`_outbox`).
-            async for iid, batch in MergedReplay(bars, batch_size=batch_size, speed=speed).abatches():
-                pending.append(asyncio.create_task(self.publish(iid, batch)))
-                if len(pending) >= IN_FLIGHT:
-                    await pending.popleft()
-            while pending:
-                await pending.popleft()
-        finally:
-            for task in pending:
-                task.cancel()
-            self.replaying = False
+            strategy = self._actor(name)
+        except ValueError:
+            return  # removed meanwhile
+        await call_with_retry(lambda: strategy.on_bars.remote([bar]), f"strategy {name}")
+
+    # --------------------------------------------------------------------------------------------- replay
+    async def replay(self, series: dict[InstrumentId, BarSeries], speed: str = "max") -> dict[str, Any]:
+        """Replay real bars of one or more instruments as one market, in time order, on the clock."""
+        factor = parse_speed(speed)
+        merged = sorted(
+            ((bar.ts, str(iid), iid, bar) for iid, s in series.items() for bar in s.bars()),
+            key=lambda row: (row[0], row[1]),
+        )
+        started = time.monotonic()
+        first_ts = merged[0][0] if merged else 0
+        for ts, _, instrument_id, bar in merged:
+            if factor is not None:
+                due = started + (ts - first_ts) / 1e9 / factor
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await self.publish(instrument_id, [bar])
+        self.replay_done.set()
         return await self.status()
 
-    async def batch_arrivals(self) -> list[tuple[int, int, int]]:
-        """(first bar ts, last bar ts, wall-clock ns it arrived) per accepted batch, for latency benchmarks."""
-        return list(self.arrivals)
+    async def start_replay(self, series: dict[InstrumentId, BarSeries], speed: str = "max") -> None:
+        """`replay` in the background (for `dto run`)."""
+        self.tasks.append(asyncio.create_task(self._quietly(self.replay(series, speed))))
 
-    async def status(self) -> dict[str, Any]:
-        boxes: dict[str, GroupCommit[Any, Any]] = {
-            **self._outboxes, "brokers": self._brokers, "order_manager": self._order_manager
-        }
-        deliveries = {
-            name: {"calls": box.groups, "batches": box.requests, "waited": box.waited} for name, box in boxes.items()
-        }
-        return {**self.feed.status(), "resends": self.resends, "replaying": self.replaying, "deliveries": deliveries}
+    async def wait_replay(self) -> dict[str, Any]:
+        await self.replay_done.wait()
+        return await self.status()
 
-    # ---- for the gateway (issue 5)
+    # ----------------------------------------------------------------------------------------------- live
+    async def follow(self, broker: BrokerConfig, instruments: Sequence[InstrumentId], warmup_bars: int) -> None:
+        """Stream `broker`'s 1-minute bars for `instruments` (its own data connection), after a warm-up."""
+        settings = config_from_settings(broker.kind, SettingsSource(env=broker.environment()))
+        client: Any = create_broker(broker.name, settings, kind=broker.kind)
+        await client.connect()
+        now = await client.venue_time_ns()
+        for instrument_id in instruments:
+            start = now - warmup_bars * NS_PER_MINUTE
+            warm = await client.history(instrument_id, start, now)
+            await self.publish(instrument_id, warm)
+        self.tasks.append(asyncio.create_task(self._quietly(self._stream(client, list(instruments)))))
+
+    async def _stream(self, client: Any, instruments: list[InstrumentId]) -> None:
+        attempt = 0
+        while True:
+            try:
+                async for event in client.market_data(instruments):
+                    if not isinstance(event, BarEvent):
+                        continue
+                    attempt = 0
+                    await self._backfill(client, event.instrument_id, event.bar.ts)
+                    await self.publish(event.instrument_id, [event.bar])
+                raise ConnectionError("the market-data stream ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stream_restarts += 1
+                log.warning("market data: stream dropped (%s); reconnecting", exc)
+                await asyncio.sleep(STREAM_RETRY_S[min(attempt, len(STREAM_RETRY_S) - 1)])
+                attempt += 1
+
+    async def _backfill(self, client: Any, instrument_id: InstrumentId, next_ts: int) -> None:
+        """Bars missed between the last delivered bar and `next_ts` (a dropped stream), from the venue's history,
+        before the next bar goes out: strategies see the same sequence as if nothing had dropped."""
+        last = self.feed.last_ts.get(instrument_id)
+        if last is None or next_ts - last <= NS_PER_MINUTE:
+            return
+        missed = await client.history(instrument_id, last + 1, next_ts)
+        if missed:
+            self.backfilled += len(missed)
+            await self.publish(instrument_id, missed)
+
+    @staticmethod
+    async def _quietly(work: Any) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("market data task failed")
+
+    # ---------------------------------------------------------------------------------------------- reads
+    async def history(self, instrument_id: InstrumentId) -> list[Bar]:
+        return list(self.bars.get(instrument_id, []))
 
     async def last_bars(self) -> dict[str, dict[str, Any]]:
-        """The last accepted bar per instrument."""
+        return {str(i): bars[-1].to_dict() for i, bars in self.bars.items() if bars}
+
+    async def status(self) -> dict[str, Any]:
         return {
-            str(iid): {"ts": b.ts, "open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
-            for iid, bars in self.history_bars.items()
-            if bars
-            for b in bars[-1:]
+            **self.feed.status(),
+            "rejected_by_reason": self.feed.rejected_by_reason(),
+            "backfilled": self.backfilled,
+            "stream_restarts": self.stream_restarts,
+            "replay_done": self.replay_done.is_set(),
         }
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -121,12 +121,29 @@ class RiskActor:
 
     # ----------------------------------------------------------------------------- for people (the gateway)
     async def set_kill_switch(self, on: bool, reason: str, now_ns: int = 0) -> RiskStateChanged | None:
+        """Halt (or release) trading firm-wide. On: every working order at every venue is canceled, after the
+        halt is in force at the order manager (so no new order slips in between)."""
         await self._ready()
         if self.storage.cache is not None:
             await self.storage.cache.set_kill_switch(on, reason)
         change = self._record(self.engine.set_kill_switch(on, reason, now_ns))
         await self._publish(save=True)
+        if on:
+            await self._order_manager_call("cancel_all", f"kill switch: {reason}")
         return change
+
+    async def flatten(self, reason: str) -> list[str]:
+        """Close every position at every venue (market orders, journaled). Returns the orders sent."""
+        await self._ready()
+        sent: list[str] = await self._order_manager_call("flatten", reason)
+        return sent
+
+    async def _order_manager_call(self, method: str, reason: str) -> Any:
+        if self.order_manager is None:
+            return []
+        if self._oms is None:
+            self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
+        return await getattr(self._oms, method).remote(reason)
 
     async def update_limits(self, changes: dict[str, Any]) -> dict[str, Any]:
         await self._ready()

@@ -1,9 +1,9 @@
-"""`dto run`: the whole system on embedded defaults, in one process tree.
+"""`dto run [--config FILE]`: the runtime a config file declares, with the gateway, in one process tree.
 
-Local Ray, DTO_HOME's embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL), the runtime's actors (via
-the orchestrator; events published to Redis for the gateway's stream), the research actor (backtests and
-sweeps submitted through the API), the paper broker replaying a shipped real intraday session with built-in
-strategies, and the gateway on Ray Serve. Prints the URL, the docs, and an admin API key for this session
+Local Ray (or `--address` to join a cluster), DTO_HOME's embedded PostgreSQL and Redis (or DATABASE_URL /
+REDIS_URL), the runtime's actors from the config (brokers, strategies, risk; events published to Redis for the
+gateway's stream), the research actor (backtests and sweeps submitted through the API), and the gateway on Ray
+Serve. Without `--config`, `configs/demo.yaml`: a paper account replaying a real S&P 500 session. Prints the URL, the docs, and an admin API key for this session
 (revoked at exit). Ctrl-C or SIGTERM stops what this command started, and nothing else.
 """
 
@@ -21,58 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from trading.backtest.runner import BacktestSpec, build_instrument
 from trading.config import dto_home, external_urls
-from trading.data.bars import BarSeries
-from trading.data.loaders import load_bars
-from trading.sim.sessions import infer_bar_interval
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "data" / "mplfinance" / "SP500_NOV2019_IDayRVol.csv"
-NEW_YORK = "America/New_York"
-DEFAULT_STRATEGIES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("opening_range_breakout", {"timezone": NEW_YORK, "allow_short": True, "exit_time": "15:30"}),
-    ("sma_cross", {}),
-    ("rsi_reversion", {}),
-)
-
-
-def runtime_spec(
-    data: Path = DEFAULT_DATA,
-    *,
-    namespace: str = "dto",
-    symbol: str = "SPX",
-    cash: Decimal = Decimal(1_000_000),
-    strategies: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_STRATEGIES,
-    redis_url: str | None = None,
-    database_url: str | None = None,
-    run_id: str = "live",
-) -> tuple[Any, BarSeries]:
-    """The paper runtime over one intraday file (session 09:30-16:00 New York) and its bars. With a `redis_url`
-    the order manager publishes every event to Redis (the gateway's live stream) and the kill switch lives
-    there; with a `database_url` the order manager and the broker journal to PostgreSQL (streams named by
-    `run_id`), so every actor can restart without losing an order."""
-    from actors.orchestrator import RuntimeSpec, StrategySpec
-
-    spec = BacktestSpec(
-        data=str(data), strategy="sma_cross", symbol=symbol, venue="PAPER", timezone=NEW_YORK, session="09:30-16:00"
-    )
-    series = load_bars(data, tz=NEW_YORK)
-    instrument = build_instrument(spec, series)
-    runtime = RuntimeSpec(
-        instrument=instrument,
-        strategies=[StrategySpec(name, {"size": 1, **params}) for name, params in strategies],
-        starting_cash=cash,
-        sim=spec.sim_config(),
-        bar_interval_ns=infer_bar_interval(series.ts),
-        namespace=namespace,
-        max_restarts=3,
-        redis_url=redis_url,
-        database_url=database_url,
-        run_id=run_id,
-    )
-    return runtime, series
-
 
 async def admin_key(database_url: str) -> tuple[str, str]:
     """A new admin API key (migrating the database first): (the key, its id)."""
@@ -102,8 +51,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dto run", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="gateway port (default 8000)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="intraday bars to replay (CSV)")
-    parser.add_argument("--speed", default="60x", help="replay speed: Nx, realtime or max (default 60x)")
+    parser.add_argument("--config", type=Path, default=None, help="runtime config (default configs/demo.yaml)")
+    parser.add_argument("--speed", default=None, help="override the replay's speed: Nx, realtime or max")
+    parser.add_argument("--live", action="store_true", help="confirm that brokers with live: true trade real money")
+    parser.add_argument("--address", default=None, help="join this Ray cluster (e.g. auto) instead of a local one")
+    parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument("--rate-limit", type=int, default=100, help="requests per second per API key")
     parser.add_argument(
         "--ingress",
@@ -121,10 +73,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str]) -> int:
+    from dto.runtime import DEMO_CONFIG
+    from trading.errors import ConfigError
+    from trading.live.config import load_runtime_config, require_live_confirmation
+
     args = parse_args(argv)
-    if not args.data.exists():
-        print(f"dto run: error: no such file {args.data}", file=sys.stderr)
+    try:
+        config = load_runtime_config(args.config or DEMO_CONFIG)
+        if args.speed is not None and config.replay is not None:
+            config = config.model_copy(update={"replay": config.replay.model_copy(update={"speed": args.speed})})
+        require_live_confirmation(config, args.live)
+    except ConfigError as exc:
+        print(f"dto run: error: {exc}", file=sys.stderr)
         return 2
+    if args.check:
+        print(f"config ok: {len(config.brokers)} brokers, {len(config.strategies)} strategies")
+        return 0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     stop = threading.Event()
 
@@ -144,7 +108,7 @@ def main(argv: Sequence[str]) -> int:
     servers = start_storage(home, database_url=database_url, redis_url=redis_url)
     key_id = ""
     ray_started = False
-    orchestrator: Any = None
+    runtime: Any = None
     research: Any = None
     ingress_env: dict[str, str] = {}
     serve_started = False
@@ -153,31 +117,29 @@ def main(argv: Sequence[str]) -> int:
         import ray
         from ray import serve
 
-        from actors import ORCHESTRATOR, actor_options
-        from actors.orchestrator import OrchestratorActor
+        from actors import actor_options
         from actors.research import RESEARCH, ResearchActor
+        from dto.runtime import runtime_spec, start_runtime
         from serve_apps.gateway import build
-        from serve_apps.ingress import ingress_environment, remove_ingress_files
+        from serve_apps.ingress import ingress_environment
 
         namespace = f"dto-run-{uuid.uuid4().hex[:6]}"
         ingress_env = ingress_environment(args.ingress)
         os.environ.update(ingress_env)  # before ray.init starts Serve's processes
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
+        if args.address:
+            ray.init(address=args.address, namespace=namespace, log_to_driver=False)
+        else:
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
         ray_started = True
         # Durable: the orders, fills and positions of this session are in PostgreSQL (streams of this run's own
         # id, so a later `dto run` starts a fresh paper session), and a restarted actor rebuilds from them.
-        runtime, series = runtime_spec(
-            args.data, namespace=namespace, redis_url=servers.redis_url, database_url=servers.database_url,
-            run_id=namespace,
-        )
-        orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
-            name=ORCHESTRATOR, namespace=namespace, num_cpus=0
-        ).remote(runtime)
-        ray.get(orchestrator.start.remote())
+        spec = runtime_spec(config, namespace=namespace, run_id=namespace, database_url=servers.database_url,
+                            redis_url=servers.redis_url)
+        runtime = start_runtime(spec)
         research = ResearchActor.options(**actor_options(RESEARCH, namespace)).remote(  # type: ignore[attr-defined]
             servers.database_url
         )
-        replay = orchestrator.replay.remote(series, 1, args.speed)
+        replay = runtime.wait_replay.remote() if config.replay is not None else None
         serve.start(http_options={"host": args.host, "port": args.port})
         serve_started = True
         settings = {
@@ -193,10 +155,13 @@ def main(argv: Sequence[str]) -> int:
         url = f"http://{args.host}:{args.port}"
         print(f"gateway   {url}  (docs {url}/docs, health {url}/health)", flush=True)
         print(f"admin key {key}  (this session only; revoked at exit)", flush=True)
-        print(f"replaying {args.data.name} ({len(series)} bars at {args.speed}) for {runtime.instrument.id}; "
-              f"strategies: {', '.join(s.strategy for s in runtime.strategies)}", flush=True)
+        brokers = ", ".join(f"{b.name} ({b.kind}{', LIVE' if b.live else ''})" for b in config.brokers)
+        print(f"brokers   {brokers}; strategies: {', '.join(s.id for s in config.strategies)}", flush=True)
+        if config.replay is not None:
+            print(f"replaying {config.replay.data} at {config.replay.speed} for {config.replay.instrument}",
+                  flush=True)
         print(f'try: curl -H "X-API-Key: {key}" {url}/v1/positions   (Ctrl-C stops)', flush=True)
-        while not stop.wait(1.0):
+        while replay is not None and not stop.wait(1.0):
             ready, _ = ray.wait([replay], timeout=0)
             if ready:
                 print("replay finished; the gateway stays up (Ctrl-C stops)", flush=True)
@@ -210,11 +175,11 @@ def main(argv: Sequence[str]) -> int:
             from ray import serve
 
             serve.shutdown()  # type: ignore[no-untyped-call]
-        if orchestrator is not None:
+        if runtime is not None:
             import ray
 
-            ray.get(orchestrator.shutdown.remote())
-            ray.kill(orchestrator)
+            ray.get(runtime.shutdown.remote())
+            ray.kill(runtime)
         if research is not None:
             import ray
 

@@ -15,8 +15,6 @@ from ray._private import state as ray_state
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK, strategy_name
-from actors.batching import GroupCommit
-from actors.packing import packed
 from serve_apps.errors import ApiError
 from serve_apps.ratelimit import TAKE_LUA, RateLimiter
 from serve_apps.reads import ReadCoalescer
@@ -44,7 +42,6 @@ class Services:
         self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
         self.active_keys: dict[str, float] = {}
         self.reads = ReadCoalescer()
-        self.order_writes = GroupCommit(self._submit_orders, balance=True)  # many clients, one event loop
         self.instruments: frozenset[str] = frozenset()  # with market data; only ever grows, so never stale
         self.events_cache: LiveCache | None = None  # the runtime's own Redis namespace (its event channels)
         self.rate_limits = RateLimiter(self._take_hits, settings.rate_limit, settings.rate_window_s)
@@ -185,19 +182,14 @@ class Services:
         return ApiError(502, "actor_error", f"{name}.{method} failed: {cause!r}", order_state=order_state)
 
     async def submit_order(self, order: Order) -> dict[str, Any]:
-        """A person's order through the order manager (`submit_manual`). Orders that arrive while one group
-        is on its way form the next group and share one actor call (`submit_manual_many`)."""
-        answer = await self.order_writes.submit(order)
+        """A person's order through the order manager's order path (risk, journal, venue)."""
+        answers: list[dict[str, Any] | BaseException] = await self.call(
+            ORDER_MANAGER, "submit_manual_many", [order], order_write=True
+        )
+        answer = answers[0]
         if isinstance(answer, BaseException):
             raise self.failure(ORDER_MANAGER, "submit_manual", answer, "unknown")
         return answer
-
-    async def _submit_orders(self, orders: list[Order]) -> list[dict[str, Any] | BaseException]:
-        # One pickle for the group (the answers are plain dicts, which Ray's msgpack already handles well).
-        answers: list[dict[str, Any] | BaseException] = await self.call(
-            ORDER_MANAGER, "submit_manual_many", packed(orders), order_write=True
-        )
-        return answers
 
     async def read(self, name: str, method: str, *args: Any, timeout_s: float | None = None) -> Any:
         """A read-only actor call; identical concurrent reads share one call (see `serve_apps.reads`)."""

@@ -39,13 +39,13 @@ def test_live_loop_fills_equal_the_backtest(
     venue = loop.venue
     assert [fill_key(f) for f in venue.fills] == [fill_key(f) for f in expected.fills]
     assert asyncio.run(venue.account_report()).equity == expected.final_value
-    assert venue.account.cash == expected.cash
+    assert venue.ledger.cash == expected.cash
     # The strategy, the order manager and the venue agree on every fill and the position.
     assert [fill_key(f) for f in host.fills] == [fill_key(f) for f in expected.fills]
     assert [fill_key(e.fill) for e in loop.oms.fills] == [fill_key(f) for f in expected.fills]
     instrument_id = host.instrument_id
-    assert loop.oms.account_position(instrument_id, "paper") == venue.account.quantity(instrument_id)
-    assert venue.account.quantity(instrument_id) == expected.position
+    assert loop.oms.account_position(instrument_id, "paper") == venue.ledger.quantity(instrument_id)
+    assert venue.ledger.quantity(instrument_id) == expected.position
     assert host.position_quantity(instrument_id) == expected.position
     # Same orders, same ids, same end states.
     assert sorted((o.client_order_id, o.status) for o in expected.orders) == sorted(

@@ -74,14 +74,14 @@ class PaperExecutionClient:
         stream: str = "",
     ) -> None:
         self.name = name
-        self.account = Account.open(name, starting_cash, currency)
+        self.ledger = Account.open(name, starting_cash, currency)
         self.sim = sim or SimConfig()
         self.bar_interval_ns = bar_interval_ns
         self.journal = journal
         self.stream = stream or f"paper:{name}"
         self.markets: dict[InstrumentId, _Market] = {}
         for instrument in instruments:
-            self.account.register(instrument)
+            self.ledger.register(instrument)
             self.markets[instrument.id] = _Market(instrument)
         self.books: dict[str, Any] = {}  # strategy id -> its SimulatedVenue (imported lazily below)
         self.owner_of: dict[ClientOrderId, str] = {}
@@ -105,8 +105,8 @@ class PaperExecutionClient:
         del market.bars[:-HISTORY_BARS]
         for book in self.books.values():
             self._emit(book.on_bar(instrument_id, bar, market.in_session), bar.ts)
-        if market.instrument.accounting is Accounting.MARGIN and self.account.quantity(instrument_id) != 0:
-            self.account.mark_to_market(instrument_id, market.instrument.make_price(bar.close))
+        if market.instrument.accounting is Accounting.MARGIN and self.ledger.quantity(instrument_id) != 0:
+            self.ledger.mark_to_market(instrument_id, market.instrument.make_price(bar.close))
 
     # ------------------------------------------------------------------------------------ order writes
     async def connect(self) -> None:
@@ -173,15 +173,15 @@ class PaperExecutionClient:
         marks = self.marks()
         return [
             PositionReport(i, p.quantity, p.avg_price, p.unrealized_pnl(marks[i]) if i in marks else None)
-            for i, p in self.account.positions.items()
+            for i, p in self.ledger.positions.items()
             if p.quantity != 0
         ]
 
     async def account_report(self) -> AccountReport:
         marks = self.marks()
-        unmarked = any(p.quantity != 0 and i not in marks for i, p in self.account.positions.items())
-        equity = self.account.cash if unmarked else self.account.equity(marks)
-        return AccountReport(self.name, self.account.currency, self.account.cash, equity, equity)
+        unmarked = any(p.quantity != 0 and i not in marks for i, p in self.ledger.positions.items())
+        equity = self.ledger.cash if unmarked else self.ledger.equity(marks)
+        return AccountReport(self.name, self.ledger.currency, self.ledger.cash, equity, equity)
 
     async def account(self) -> AccountReport:
         return await self.account_report()
@@ -265,7 +265,7 @@ class PaperExecutionClient:
         book = self.books.get(owner)
         if book is None:
             # Trade ids stay unique across books: each book's venue name carries its owner.
-            book = SimulatedVenue(self.account, dataclasses.replace(self.sim, venue=f"{self.sim.venue}-{owner}"))
+            book = SimulatedVenue(self.ledger, dataclasses.replace(self.sim, venue=f"{self.sim.venue}-{owner}"))
             book.judge_by_own_position()
             for instrument_id, market in self.markets.items():
                 if market.bars:
