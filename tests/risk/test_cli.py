@@ -111,4 +111,5 @@ def test_user_error_prints_one_line_and_exits_2(argv, expected, capsys) -> None:
 
 def test_align_closes_keeps_only_shared_dates(sp500, aapl) -> None:
     aligned = align_closes([sp500, aapl])
-    assert len(aligned.ts) == len(np.intersect1d(sp500.ts, aapl.ts)) == 754  # every AAPL 2012-2014 date is an S&P trading day
+    # every AAPL 2012-2014 date is an S&P trading day
+    assert len(aligned.ts) == len(np.intersect1d(sp500.ts, aapl.ts)) == 754
