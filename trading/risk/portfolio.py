@@ -58,6 +58,7 @@ __all__ = [
     "portfolio_returns",
     "portfolio_risk",
     "simple_returns",
+    "simulate_portfolio_returns",
     "value_at_risk",
 ]
 
@@ -315,6 +316,22 @@ def _simulated_scenarios(
         port *= 1.0 + day @ w
         per_asset += day
     return port - 1.0, per_asset
+
+
+def simulate_portfolio_returns(
+    returns: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    *,
+    horizon: int = 1,
+    paths: int = 10_000,
+    seed: int = 0,
+    distribution: str = "normal",
+    dof: float = 5.0,
+) -> FloatArray:
+    """The simulated `horizon`-day portfolio returns behind the Monte Carlo VaR (same seed, same paths)."""
+    r, w = _matrix_and_weights(returns, weights)
+    _check(0.5, "montecarlo", horizon, r.shape[0], distribution, dof, paths)
+    return _simulated_scenarios(r, w, horizon, paths, seed, distribution, dof)[0]
 
 
 def _covariance_root(cov: FloatArray) -> FloatArray:
