@@ -8,6 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# The venue emulators' test credentials (not secrets: they open local servers only). Set before any test starts
+# Ray, so broker actors, whose processes inherit this environment, read them as they would real keys.
+os.environ.setdefault("ALPACA_API_KEY", "PKEMULATOR0000000000")
+os.environ.setdefault("ALPACA_SECRET_KEY", "emulator-secret-key")
+
 
 def _local_ray(num_cpus: int) -> Iterator[None]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

@@ -155,9 +155,11 @@ def account_blocked_reason(raw: Mapping[str, Any]) -> str | None:
 
 def fill_from_activity(raw: Mapping[str, Any], client_order_id: ClientOrderId, venue: str) -> Fill:
     """An account activity of type FILL -> `Fill`. Alpaca equities are commission-free; crypto fees are
-    separate activities, so commission is 0 here."""
+    separate activities, so commission is 0 here. The trade id is the activity id's execution part (after
+    `::`), the `execution_id` the trade_updates stream reports for the same fill: a fill seen on the stream and
+    again in reconciliation is booked once."""
     return Fill(
-        trade_id=TradeId(str(raw["id"])),
+        trade_id=TradeId(str(raw["id"]).rpartition("::")[2]),
         client_order_id=client_order_id,
         strategy_id=StrategyId(""),
         instrument_id=InstrumentId(str(raw["symbol"]), venue),

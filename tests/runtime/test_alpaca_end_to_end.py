@@ -1,0 +1,135 @@
+"""`dto run --config` against the Alpaca emulator: the real alpaca-py client over real HTTP and websockets, a
+strategy trading for hundreds of bars, then the runtime's books equal the venue's exactly, faults included."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from emulators.alpaca import AlpacaEmulator
+from emulators.exchange import EmulatedExchange
+from trading.data.loaders import load_bars
+from trading.model.instruments import TradingSession, equity
+
+from .runtime_support import Runtime, start
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+DATA = Path(__file__).resolve().parents[2] / "data" / "mplfinance" / "SP500_NOV2019_IDayRVol.csv"
+NEW_YORK = "America/New_York"
+WARMUP = 20
+
+
+@pytest.fixture
+def emulator() -> Iterator[AlpacaEmulator]:
+    """The S&P 500's real minutes of 2019-11-05 served as SPY (the demo's choice of symbol)."""
+    instrument = equity("SPY", venue="ALPACA", sessions=(TradingSession.parse("09:30-16:00", NEW_YORK),))
+    exchange = EmulatedExchange({"SPY": (instrument, load_bars(DATA, tz=NEW_YORK))}, cash=Decimal(100_000))
+    with AlpacaEmulator(exchange) as server:
+        for _ in range(WARMUP):  # history the runtime warms up on
+            server.advance()
+        yield server
+
+
+def alpaca_config(server: AlpacaEmulator) -> dict[str, Any]:
+    env = server.env()
+    return {
+        "brokers": [{
+            "name": "alpaca",
+            "kind": "alpaca",
+            "settings": {
+                "trading_url": env["ALPACA_TRADING_URL"],
+                "data_url": env["ALPACA_DATA_URL"],
+                "trading_stream_url": env["ALPACA_TRADING_STREAM_URL"],
+                "stock_stream_url": env["ALPACA_STOCK_STREAM_URL"],
+            },
+        }],
+        "strategies": [{"id": "spy_cross", "strategy": "sma_cross", "params": {"fast": 3, "slow": 8},
+                        "instrument": "SPY.ALPACA", "broker": "alpaca", "size": 1}],
+        "warmup_bars": WARMUP,
+        "reconcile_every_s": 2,
+    }
+
+
+def trade(server: AlpacaEmulator, bars: int, every_s: float = 0.04) -> None:
+    for _ in range(bars):
+        server.advance()
+        time.sleep(every_s)
+
+
+def settle(runtime: Runtime, server: AlpacaEmulator, timeout_s: float = 20.0) -> dict[str, Any]:
+    """Wait until the runtime's book equals the venue's (fills, open orders, position), then return it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ray.get(runtime.oms.reconcile_broker.remote("alpaca"))
+        book = books(runtime, server)
+        if book["ours"] == book["venue"] or time.monotonic() > deadline:
+            return book
+        time.sleep(0.5)
+
+
+def books(runtime: Runtime, server: AlpacaEmulator) -> dict[str, Any]:
+    exchange = server.exchange
+    fills = ray.get(runtime.oms.list_fills.remote(0, None, 100_000))
+    orders = ray.get(runtime.oms.list_orders.remote(None, None, None, 100_000))
+    positions = ray.get(runtime.oms.positions_view.remote())["positions"]
+    ours = {
+        "fills": sorted((f["client_order_id"], f["side"], Decimal(f["quantity"]), Decimal(f["price"])) for f in fills),
+        "open": sorted(o["client_order_id"] for o in orders if o["status"] in ("accepted", "partially_filled")),
+        "position": sum((Decimal(p["quantity"]) for p in positions), Decimal(0)),
+    }
+    venue = {
+        "fills": sorted((f.client_order_id, f.side.value, f.quantity, f.price) for f in exchange.fills()),
+        "open": sorted(o.client_order_id for o in exchange.orders(open_only=True)),
+        "position": sum((p.quantity for p in exchange.positions()), Decimal(0)),
+    }
+    return {"ours": ours, "venue": venue, "orders": orders}
+
+
+def test_a_strategy_trades_alpaca_for_hundreds_of_bars_and_the_books_match(
+    ray_session: None, emulator: AlpacaEmulator
+) -> None:
+    runtime = start(alpaca_config(emulator))
+    try:
+        trade(emulator, 300)
+        book = settle(runtime, emulator)
+        assert book["ours"] == book["venue"]
+        assert len(book["venue"]["fills"]) >= 10, "a session without trades proves nothing"
+        assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
+        assert all(o["client_order_id"] in emulator.submits for o in book["orders"])
+    finally:
+        runtime.stop()
+
+
+def test_faults_lose_nothing_and_duplicate_nothing(ray_session: None, emulator: AlpacaEmulator) -> None:
+    """A submit answered 500 after the venue took it, a submit that hangs, 429s, the trade-updates stream and
+    the market-data stream dropped, an order placed by hand: at the end the books equal the venue's."""
+    runtime = start(alpaca_config(emulator))
+    try:
+        trade(emulator, 40)
+        emulator.fail_next_submit(500)
+        trade(emulator, 40)
+        emulator.hang_next_submit(12.0)
+        trade(emulator, 40)
+        emulator.rate_limit_next(2, retry_after=0.5)
+        trade(emulator, 40)
+        emulator.drop_trade_updates()
+        trade(emulator, 40)
+        emulator.drop_data_stream()
+        trade(emulator, 40)
+        emulator.place_order_by_hand("SPY", "buy", Decimal(2))
+        trade(emulator, 40)
+        book = settle(runtime, emulator, timeout_s=40)
+        assert book["ours"] == book["venue"]
+        assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
+        snapshot = ray.get(runtime.oms.snapshot.remote())
+        assert snapshot["in_doubt"] == []
+        status = ray.get(runtime.actor("market-data").status.remote())
+        assert status["stream_restarts"] >= 1
+    finally:
+        runtime.stop()
