@@ -3,6 +3,6 @@ ccxt calls, served over `emulators.exchange.EmulatedExchange` (`BinanceSpotEmula
 emulators.binance` for a demo)."""
 
 from emulators.binance.server import BinanceSpotEmulator, SpotMarket
-from emulators.binance.venue import spot_exchange, spot_instrument
+from emulators.binance.venue import BinanceFee, spot_exchange, spot_instrument
 
-__all__ = ["BinanceSpotEmulator", "SpotMarket", "spot_exchange", "spot_instrument"]
+__all__ = ["BinanceFee", "BinanceSpotEmulator", "SpotMarket", "spot_exchange", "spot_instrument"]

@@ -4,6 +4,7 @@ serve recorded bars as a Binance spot market and print the CCXT_* settings that 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 from decimal import Decimal
 
@@ -29,10 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         interval = exchange.bar_interval_ns(args.symbol) / 1e9 / args.speed
         print(f"# serving {args.data} as {args.symbol} on {server.url}, one bar every {interval:g}s; Ctrl-C stops")
         server.pace(interval)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class SpotMarket:
     interval_ms: int
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: connections live in sets
 class _Connection:
     """One websocket with an ordered outbox: events reach each client in the order the venue made them."""
 
@@ -165,9 +165,7 @@ class BinanceSpotEmulator:
     def __enter__(self) -> BinanceSpotEmulator:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     async def _start(self) -> None:
@@ -628,9 +626,7 @@ class BinanceSpotEmulator:
         locked: dict[str, Decimal] = {}
         for market in self.markets.values():
             totals[market.quote] = self.exchange.cash
-            totals[market.base] = totals.get(market.base, ZERO) + self.exchange.account.quantity(
-                market.instrument.id
-            )
+            totals[market.base] = totals.get(market.base, ZERO) + self.exchange.account.quantity(market.instrument.id)
         for order in self.exchange.orders(open_only=True):
             market = self._by_symbol[self.exchange.symbol_of(order.instrument_id)]
             leaves = order.quantity - order.filled_quantity
@@ -818,4 +814,3 @@ def _holding_price(order: Order, last: Decimal | None) -> Decimal:
     """What a buy holds per unit: its limit, else its stop, else the last close (market orders)."""
     price = order.limit_price or order.stop_price or last
     return price if price is not None else ZERO
-

@@ -359,9 +359,7 @@ def trade_event(market_id: str, fill: Fill, trade_id: int, event_ms: int) -> dic
     }
 
 
-def symbol_info(
-    instrument: Instrument, market_id: str, base: str, quote: str, min_notional: Decimal
-) -> dict[str, Any]:
+def symbol_info(instrument: Instrument, market_id: str, base: str, quote: str, min_notional: Decimal) -> dict[str, Any]:
     """One entry of GET /api/v3/exchangeInfo's `symbols`: the order types the emulator matches and its filters."""
     return {
         "symbol": market_id,

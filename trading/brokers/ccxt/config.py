@@ -30,8 +30,9 @@ class CcxtConfig:
     timeout: float = 10.0  # seconds per HTTP call
     rate_limit_ms: int | None = None  # ccxt's weighted throttle; None keeps the exchange's documented limit
     poll_interval: float = 2.0  # seconds between polls where the exchange has no websocket method
-    url_overrides: dict[str, str] = field(default_factory=dict)  # urls['api'] keys -> URL (proxies, tests)
-    ws_url_overrides: dict[str, str] = field(default_factory=dict)  # urls['api']['ws'] keys -> URL
+    url_overrides: dict[str, str] = field(default_factory=dict)  # urls['api'] keys -> URL (proxies, emulators)
+    # urls['api']['ws'] keys -> URL; a dotted key reaches a nested one ("ws-api.spot": Binance's WebSocket API)
+    ws_url_overrides: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # passed to ccxt's `options`
 
     def __post_init__(self) -> None:
@@ -52,7 +53,9 @@ class CcxtConfig:
     @classmethod
     def from_settings(cls, source: SettingsSource) -> CcxtConfig:
         """From `CCXT_EXCHANGE` (default binance), `CCXT_API_KEY`, `CCXT_SECRET`, `CCXT_PASSWORD`,
-        `CCXT_SANDBOX` (default true), `CCXT_VENUE`, `CCXT_MARKET_TYPE`, `CCXT_QUOTE`, `CCXT_SYMBOLS`."""
+        `CCXT_SANDBOX` (default true), `CCXT_VENUE`, `CCXT_MARKET_TYPE`, `CCXT_QUOTE`, `CCXT_SYMBOLS`,
+        `CCXT_TIMEOUT`, and URL overrides `CCXT_URLS` (`public=URL,private=URL`: ccxt's `urls['api']` keys)
+        and `CCXT_WS_URLS` (`spot=URL,ws-api.spot=URL`: keys of `urls['api']['ws']`, dotted when nested)."""
         symbols = tuple(s.strip() for s in source.text("CCXT_SYMBOLS", "").split(",") if s.strip())
         password = source.optional("CCXT_PASSWORD")
         return cls(
@@ -66,4 +69,19 @@ class CcxtConfig:
             quote_currency=source.text("CCXT_QUOTE", "USDT"),
             symbols=symbols,
             timeout=source.number("CCXT_TIMEOUT", 10.0),
+            url_overrides=_url_map(source.text("CCXT_URLS", ""), "CCXT_URLS"),
+            ws_url_overrides=_url_map(source.text("CCXT_WS_URLS", ""), "CCXT_WS_URLS"),
         )
+
+
+def _url_map(text: str, key: str) -> dict[str, str]:
+    """`name=URL,name=URL` -> {name: URL}."""
+    urls: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, url = item.partition("=")
+        if not sep or not name.strip() or "://" not in url:
+            raise ConfigError(f"{key} entries are name=URL, got {item!r}", key=key)
+        urls[name.strip()] = url.strip()
+    return urls

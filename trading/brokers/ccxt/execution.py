@@ -1,8 +1,15 @@
-"""A ccxt exchange behind the broker protocol, written against ccxt's unified API (Binance spot first).
+"""A ccxt exchange behind the execution-client protocol, written against ccxt's unified API (Binance spot
+first).
 
 One `ccxt.pro` exchange object serves REST (it extends `ccxt.async_support`) and websockets. It runs with
 `number = str` so amounts and prices stay exact, and with ccxt's weighted rate limiter on, so requests queue
-on our side before the exchange answers 429. ccxt never retries by itself; reads are retried here.
+on our side before the exchange answers 429. ccxt never retries by itself; reads are retried here, order
+writes never: a create that gets no answer raises `OrderStateUnknown` and the caller looks the order up by
+its client order id.
+
+Streams: `execution_reports()` merges ccxt.pro's `watch_orders` and `watch_my_trades` (Binance spot: the
+WebSocket API user data stream), `market_data()` turns `watch_ohlcv` 1-minute candles into one `BarEvent`
+per closed candle. Both re-watch with backoff after a drop (ccxt reconnects on the next watch call).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
@@ -22,8 +30,11 @@ import ccxt.pro as ccxtpro
 from trading.brokers.ccxt import parsing
 from trading.brokers.ccxt.config import CcxtConfig
 from trading.brokers.ccxt.errors import translate
+from trading.brokers.errors import RateLimited
 from trading.brokers.protocol import (
     AccountReport,
+    BarEvent,
+    ExecutionReport,
     MarketEvent,
     OrderReport,
     PositionReport,
@@ -31,16 +42,19 @@ from trading.brokers.protocol import (
 )
 from trading.brokers.retry import Backoff, retry_read
 from trading.brokers.wire import opt_dec
-from trading.brokers.write_path import submit_once
 from trading.data.bars import Bar
-from trading.errors import FixRequest, OrderStateUnknown, RetryLater
+from trading.errors import BrokerError, FixRequest, OrderStateUnknown, RetryLater
 from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.instruments import Instrument
-from trading.model.orders import Order, OrderType, TimeInForce
+from trading.model.orders import OPEN_STATUSES, Order, OrderStatus, OrderType, TimeInForce
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+NS_PER_MS = 1_000_000
+OHLCV_PAGE = 1000  # Binance's most klines per request
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
@@ -77,12 +91,16 @@ def build_exchange(config: CcxtConfig) -> Any:
     if config.ws_url_overrides:
         ws = api.setdefault("ws", {})
         for key, url in config.ws_url_overrides.items():
-            ws[key] = url
+            *parents, leaf = key.split(".")
+            node = ws
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = url
     return exchange
 
 
 class CcxtBroker:
-    """One exchange account through ccxt."""
+    """One exchange account through ccxt (an `ExecutionClient`)."""
 
     def __init__(
         self,
@@ -90,7 +108,7 @@ class CcxtBroker:
         *,
         name: str | None = None,
         read_backoff: Backoff | None = None,
-        lookup_backoff: Backoff | None = None,
+        stream_backoff: Backoff | None = None,
         exchange: Any = None,
     ) -> None:
         self.name = name or config.exchange_id
@@ -98,9 +116,11 @@ class CcxtBroker:
         self.venue = config.venue_name
         self.exchange = exchange if exchange is not None else build_exchange(config)
         self._read_backoff = read_backoff or Backoff()
-        self._lookup_backoff = lookup_backoff or Backoff(attempts=5, base=0.5)
+        self._stream_backoff = stream_backoff or Backoff(attempts=1, base=0.5, cap=30.0)
         self._symbol_by_coid: dict[str, str] = {}
         self._alias: dict[str, ClientOrderId] = {}  # venue client order id after a replace -> ours
+        self.bad_candles = 0  # candles from the stream dropped as malformed (market_data)
+        self._closed_klines: set[tuple[str, int]] | None = None
 
     def __repr__(self) -> str:
         return f"CcxtBroker(name={self.name!r}, config={self.config!r})"
@@ -110,7 +130,18 @@ class CcxtBroker:
         try:
             return await asyncio.wait_for(call(), self.config.timeout + 1.0)
         except Exception as exc:
-            raise translate(exc, self.venue, action) from exc
+            raise translate(exc, self.venue, action, self._retry_after(exc)) from exc
+
+    def _retry_after(self, exc: BaseException) -> float | None:
+        """A 429's Retry-After: ccxt raises DDoSProtection without it but keeps the last response's headers."""
+        if not isinstance(exc, ccxt.DDoSProtection):
+            return None
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
 
     async def _read(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
         return await retry_read(
@@ -180,25 +211,26 @@ class CcxtBroker:
         return symbol, kind, order.side.value, str(amount), price, params
 
     async def submit_order(self, order: Order) -> OrderReport:
+        """Sent once. No answer (timeout, 5xx, Binance's "execution status unknown"): `OrderStateUnknown`, and
+        the caller looks the order up by client order id (`get_order`); a 429 is `RateLimited` (not taken)."""
         if order.instrument_id.venue != self.venue:
             raise FixRequest(f"{order.instrument_id} is not a {self.venue} instrument", venue=self.venue)
         symbol, kind, side, amount, price, params = await self._order_arguments(order)
         self._symbol_by_coid[order.client_order_id] = symbol
-
-        async def send() -> OrderReport:
+        try:
             raw = await self._once(
                 "create order", lambda: self.exchange.create_order(symbol, kind, side, amount, price, params)
             )
-            return parsing.order_report(raw, self.venue)
-
-        return await submit_once(
-            order,
-            venue=self.venue,
-            send=send,
-            lookup=lambda: self._fetch_by_coid(order.client_order_id, symbol),
-            timeout=self.config.timeout + 2.0,
-            lookup_backoff=self._lookup_backoff,
-        )
+        except RateLimited:
+            raise
+        except RetryLater as exc:
+            raise OrderStateUnknown(
+                f"{self.venue}: create of {order.client_order_id} unanswered ({exc}); look it up, never resend",
+                venue=self.venue,
+                client_order_id=order.client_order_id,
+                detail=exc.detail,
+            ) from exc
+        return parsing.order_report(raw, self.venue)
 
     async def _fetch_by_coid(self, client_order_id: str, symbol: str) -> OrderReport | None:
         async def fetch() -> Any:
@@ -346,73 +378,254 @@ class CcxtBroker:
         account = await self.account()
         return ReconciliationReport(open_orders, fills, positions, account, time.time_ns())
 
-    # -- market data ------------------------------------------------------------------------------------
-    def market_data(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarketEvent]:
-        """Trades through `watchTrades` where the exchange streams them, else tickers polled every
-        `poll_interval` seconds. A dropped socket is re-watched with backoff (ccxt reconnects on the call)."""
-        symbols = [i.symbol for i in instrument_ids]
-        if self.exchange.has.get("watchTrades"):
-            return self._watch_trades(symbols)
-        return self._poll_tickers(symbols)
+    # -- venue clock and history ----------------------------------------------------------------------
+    async def venue_time_ns(self) -> int:
+        """The exchange's clock (`fetchTime`)."""
+        ms = await self._read("time", self.exchange.fetch_time)
+        return int(ms) * NS_PER_MS
 
-    async def _watch_trades(self, symbols: list[str]) -> AsyncIterator[MarketEvent]:
-        await self._markets()
-        seen: dict[str, set[str]] = {s: set() for s in symbols}
-        failures = 0
-        tasks: dict[asyncio.Task[Any], str] = {}
-        try:
-            while True:
-                for symbol in symbols:
-                    if symbol not in tasks.values():
-                        tasks[asyncio.ensure_future(self.exchange.watch_trades(symbol))] = symbol
-                done, _ = await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    symbol = tasks.pop(task)
-                    try:
-                        trades = task.result()
-                    except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
-                        failures += 1
-                        wait = self._read_backoff.delay(min(failures, 6))
-                        log.warning(
-                            "%s trade stream for %s dropped (%s); re-watching in %.2fs", self.venue, symbol, exc, wait
-                        )
-                        await asyncio.sleep(wait)
-                        continue
-                    failures = 0
-                    for trade in trades:
-                        key = str(trade.get("id"))
-                        if key in seen[symbol]:
-                            continue
-                        seen[symbol].add(key)
-                        if len(seen[symbol]) > 10_000:
-                            seen[symbol].clear()
-                        yield parsing.trade_event(trade, self.venue)
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def _poll_tickers(self, symbols: list[str]) -> AsyncIterator[MarketEvent]:
-        while True:
-            for symbol in symbols:
-                try:
-                    ticker = await self._read("ticker", functools.partial(self.exchange.fetch_ticker, symbol))
-                except RetryLater as exc:
-                    log.warning("%s ticker poll for %s failed: %s", self.venue, symbol, exc)
-                    continue
-                event = parsing.quote_event(ticker, self.venue)
-                if event is not None:
-                    yield event
-            await asyncio.sleep(self.config.poll_interval)
+    async def history(self, instrument_id: InstrumentId, start_ns: int, end_ns: int) -> list[Bar]:
+        """Closed 1-minute bars with `start_ns <= ts < end_ns`, paged through `fetchOHLCV` by `since`/`limit`.
+        A candle still forming at the venue's clock is left out."""
+        symbol = instrument_id.symbol
+        closed_before = min(end_ns, await self.venue_time_ns() - MINUTE_MS * NS_PER_MS + 1)
+        since = -(-start_ns // NS_PER_MS)  # the first whole millisecond at or after start
+        until = -(-closed_before // NS_PER_MS) - 1
+        bars: list[Bar] = []
+        while since <= until:
+            page_since = since
+            rows = await self._read(
+                "ohlcv",
+                functools.partial(self.exchange.fetch_ohlcv, symbol, "1m", page_since, OHLCV_PAGE, {"until": until}),
+            )
+            for row in rows:
+                ts = int(row[0]) * NS_PER_MS
+                if start_ns <= ts < closed_before and (not bars or ts > bars[-1].ts):
+                    bars.append(parsing.ohlcv_bar(row))
+            if len(rows) < OHLCV_PAGE:
+                break
+            since = int(rows[-1][0]) + 1
+        return bars
 
     async def bars(
         self, instrument_id: InstrumentId, timeframe: str = "1m", since_ns: int | None = None, limit: int | None = None
     ) -> list[Bar]:
-        """Historical OHLCV through `fetchOHLCV`."""
+        """Historical OHLCV through `fetchOHLCV` (one page, any timeframe)."""
         since = None if since_ns is None else since_ns // 1_000_000
         rows = await self._read(
             "ohlcv", lambda: self.exchange.fetch_ohlcv(instrument_id.symbol, timeframe, since, limit)
         )
         return [parsing.ohlcv_bar(row) for row in rows]
+
+    # -- execution reports ------------------------------------------------------------------------------
+    def execution_reports(self) -> AsyncIterator[ExecutionReport]:
+        """Order updates from `watchOrders` + `watchMyTrades` where the exchange streams them, else polled
+        open orders and my trades every `poll_interval` seconds."""
+        if self.exchange.has.get("watchOrders") and self.exchange.has.get("watchMyTrades"):
+            return self._stream_reports()
+        return self._poll_reports()
+
+    async def _stream_reports(self) -> AsyncIterator[ExecutionReport]:
+        """A fill comes from the trade stream with the order as that same venue event left it; order events
+        without a fill (accepts, cancels, expiries) from the order stream. Binance sends both in one
+        `executionReport`, so the order stream skips `TRADE` events to report each fill once."""
+        await self._markets()
+        queue: asyncio.Queue[ExecutionReport] = asyncio.Queue()
+        tasks = [
+            asyncio.ensure_future(self._pump("orders", self.exchange.watch_orders, self._order_updates, queue)),
+            asyncio.ensure_future(self._pump("my trades", self.exchange.watch_my_trades, self._trade_updates, queue)),
+        ]
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pump(
+        self,
+        what: str,
+        watch: Callable[[], Awaitable[list[dict[str, Any]]]],
+        convert: Callable[[dict[str, Any]], ExecutionReport | None],
+        queue: asyncio.Queue[ExecutionReport],
+    ) -> None:
+        failures = 0
+        while True:
+            try:
+                items = await watch()
+            except ccxt.BaseError as exc:
+                failures += 1
+                wait = self._stream_backoff.delay(min(failures, 6))
+                log.warning("%s %s stream dropped (%s); re-watching in %.2fs", self.venue, what, exc, wait)
+                await asyncio.sleep(wait)
+                continue
+            failures = 0
+            for item in items:
+                try:
+                    report = convert(item)
+                except (BrokerError, ValueError, KeyError, TypeError) as exc:
+                    log.warning("%s %s update dropped as malformed: %s", self.venue, what, exc)
+                    continue
+                if report is not None:
+                    queue.put_nowait(report)
+
+    def _order_updates(self, raw: dict[str, Any]) -> ExecutionReport | None:
+        if (raw.get("info") or {}).get("x") == "TRADE":
+            return None
+        return ExecutionReport(self._ours(parsing.order_report(raw, self.venue)))
+
+    def _trade_updates(self, raw: dict[str, Any]) -> ExecutionReport | None:
+        info = raw.get("info") or {}
+        order = self._ours(parsing.order_report(self.exchange.parse_ws_order(info), self.venue))
+        return ExecutionReport(order, parsing.fill(raw, self.venue, order.client_order_id))
+
+    def _ours(self, report: OrderReport) -> OrderReport:
+        return _with_client_order_id(report, self._alias.get(report.client_order_id, report.client_order_id))
+
+    async def _poll_reports(self) -> AsyncIterator[ExecutionReport]:
+        """The fallback without websockets: changed open orders, orders that left the open list, new trades."""
+        known: dict[ClientOrderId, tuple[OrderStatus, Decimal]] = {}
+        seen_trades: set[str] = set()
+        since_ns = await self.venue_time_ns()
+        while True:
+            try:
+                open_now = {r.client_order_id: r for r in await self.open_orders()}
+                for coid in [c for c in known if c not in open_now]:
+                    final = await self.get_order(coid)
+                    if final is not None:
+                        open_now[coid] = final
+                for coid, report in open_now.items():
+                    if known.get(coid) != (report.status, report.filled_quantity):
+                        yield ExecutionReport(report)
+                    known[coid] = (report.status, report.filled_quantity)
+                    if report.status not in OPEN_STATUSES:
+                        known.pop(coid, None)  # reported closed: nothing more can change
+                for fill in await self.fills_since(since_ns):
+                    if fill.trade_id in seen_trades or not fill.client_order_id:
+                        continue
+                    seen_trades.add(fill.trade_id)
+                    order = await self.get_order(fill.client_order_id)
+                    if order is not None:
+                        yield ExecutionReport(order, fill)
+            except (RetryLater, FixRequest) as exc:
+                log.warning("%s execution report poll failed: %s", self.venue, exc)
+            await asyncio.sleep(self.config.poll_interval)
+
+    # -- market data ------------------------------------------------------------------------------------
+    def market_data(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarketEvent]:
+        """One `BarEvent` per closed 1-minute candle, from `watchOHLCV` where the exchange streams candles
+        (re-watched with backoff after a drop), else from `fetchOHLCV` polled every `poll_interval` seconds.
+        Malformed candles are dropped and counted in `bad_candles`."""
+        symbols = [i.symbol for i in instrument_ids]
+        if self.exchange.has.get("watchOHLCV"):
+            return self._watch_bars(symbols)
+        return self._poll_bars(symbols)
+
+    def _track_closed_klines(self) -> set[tuple[str, int]]:
+        """ccxt's unified candle drops Binance's closed flag (`k.x`); this keeps it, keyed by (market id, open
+        ms), by wrapping the exchange object's kline handler (an instance attribute: ccxt itself is untouched).
+        Exchanges without the flag still get each candle once a later one arrives."""
+        if self._closed_klines is None:
+            closed: set[tuple[str, int]] = set()
+            handle = self.exchange.handle_ohlcv
+
+            def handle_ohlcv(client: Any, message: Any) -> Any:
+                kline = message.get("k") if isinstance(message, dict) else None
+                if isinstance(kline, dict) and kline.get("x") is True:
+                    closed.add((str(kline.get("s")), int(kline.get("t") or 0)))
+                return handle(client, message)
+
+            self.exchange.handle_ohlcv = handle_ohlcv
+            self._closed_klines = closed
+        return self._closed_klines
+
+    async def _watch_bars(self, symbols: list[str]) -> AsyncIterator[MarketEvent]:
+        markets = await self._markets()
+        closed = self._track_closed_klines()
+        forming: dict[str, list[Any]] = {}  # symbol -> the latest candle not yet known to be closed
+        last: dict[str, int] = dict.fromkeys(symbols, -1)  # symbol -> open ms of the last bar emitted
+        tasks: dict[asyncio.Task[Any], str] = {}
+        failures = 0
+        try:
+            while True:
+                for symbol in symbols:
+                    if symbol not in tasks.values():
+                        tasks[asyncio.ensure_future(self.exchange.watch_ohlcv(symbol, "1m"))] = symbol
+                done, _ = await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    symbol = tasks.pop(task)
+                    try:
+                        candles = task.result()
+                    except ccxt.BaseError as exc:
+                        failures += 1
+                        wait = self._stream_backoff.delay(min(failures, 6))
+                        log.warning(
+                            "%s candles of %s dropped (%s); re-watching in %.2fs", self.venue, symbol, exc, wait
+                        )
+                        await asyncio.sleep(wait)
+                        continue
+                    failures = 0
+                    market_id = str(markets[symbol]["id"])
+                    for row in candles:
+                        start = int(row[0]) if row and row[0] is not None else -1
+                        if start <= last[symbol]:
+                            continue  # a bar already emitted (or older): each bar once
+                        bar = self._checked_bar(row)
+                        if bar is None:
+                            continue
+                        previous = forming.get(symbol)
+                        if previous is not None and int(previous[0]) < start:
+                            yield self._bar_event(symbol, previous, last)  # a later candle closed it
+                        forming[symbol] = row
+                        if (market_id, start) in closed:
+                            closed.discard((market_id, start))
+                            del forming[symbol]
+                            yield self._bar_event(symbol, row, last)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    def _bar_event(self, symbol: str, row: list[Any], last: dict[str, int]) -> BarEvent:
+        last[symbol] = int(row[0])
+        return BarEvent(InstrumentId(symbol, self.venue), parsing.ohlcv_bar(row))
+
+    def _checked_bar(self, row: list[Any]) -> Bar | None:
+        """The candle as a bar, or None (counted in `bad_candles`) when it is not a valid 1-minute OHLCV."""
+        try:
+            bar = parsing.ohlcv_bar(row)
+        except (TypeError, ValueError, IndexError):
+            bar = None
+        valid = (
+            bar is not None
+            and int(row[0]) % MINUTE_MS == 0
+            and all(math.isfinite(v) and v > 0 for v in (bar.open, bar.high, bar.low, bar.close))
+            and bar.low <= min(bar.open, bar.close)
+            and bar.high >= max(bar.open, bar.close)
+            and math.isfinite(bar.volume)
+            and bar.volume >= 0
+        )
+        if not valid:
+            self.bad_candles += 1
+            log.warning("%s dropped a malformed candle %r", self.venue, row)
+            return None
+        return bar
+
+    async def _poll_bars(self, symbols: list[str]) -> AsyncIterator[MarketEvent]:
+        last: dict[str, int] = dict.fromkeys(symbols, -1)
+        while True:
+            for symbol in symbols:
+                try:
+                    rows = await self._read(
+                        "ohlcv", functools.partial(self.exchange.fetch_ohlcv, symbol, "1m", None, 3)
+                    )
+                except RetryLater as exc:
+                    log.warning("%s candle poll for %s failed: %s", self.venue, symbol, exc)
+                    continue
+                for row in rows[:-1]:  # the newest candle may still be forming
+                    if int(row[0]) > last[symbol] and self._checked_bar(row) is not None:
+                        yield self._bar_event(symbol, row, last)
+            await asyncio.sleep(self.config.poll_interval)
 
 
 def _with_client_order_id(report: OrderReport, client_order_id: ClientOrderId | str) -> OrderReport:
