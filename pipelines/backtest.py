@@ -1,6 +1,9 @@
-"""`dto sweep` and `python -m pipelines.backtest`: a parameter sweep (optionally walk-forward) on Ray.
+"""`dto sweep` and `python -m pipelines.backtest`: a parameter sweep (optionally walk-forward), here or on Ray.
 
-Locally it starts a private Ray (or joins `--address`); under `ray job submit` it joins the job's cluster:
+Where it runs (`--executor auto`): a local grid that fits one worker (a few seconds of one CPU; see
+`IN_PROCESS_CELL_BARS`) runs in this process and never starts Ray, because starting Ray costs more than such
+a grid's whole work; a bigger one starts a private local Ray; with `--address`, or under `ray job submit`,
+it runs on that cluster:
 
     ray job submit --runtime-env runtime_env.yaml -- python -m pipelines.backtest --config sweeps/sma_grid.yaml
 
@@ -19,17 +22,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipelines.cluster import ray_session
+from pipelines.cluster import cluster_named, ray_session
 from pipelines.config import SweepConfig, parse_config
+from pipelines.in_process import out_of_sample_here, run_pending_here
 from pipelines.plan import SweepPlan, plan_sweep
+from pipelines.progress import Progress
 from pipelines.report import top_table, walk_forward_tables
 from pipelines.results import ResultStore, cell_json, top_rows
-from pipelines.sweep import Progress, run_pending
 from pipelines.walk_forward import WalkForwardReport, run_walk_forward
 from trading.errors import TradingError
 
 EXIT_USAGE = 2
 WALK_FORWARD_FILE = "walk_forward.json"
+# The most work (cells x bars) a local sweep runs in this process: about 10 s of one CPU on the vectorized
+# path (measured ~10 M cell-bars/s), which is what starting a local Ray and a Ray Data job costs, so Ray's
+# other CPUs could not win it back. The event engine simulates ~50x fewer bars per second.
+IN_PROCESS_CELL_BARS = 100_000_000
+IN_PROCESS_EVENT_CELL_BARS = 2_000_000
+
+
+def runs_in_process(plan: SweepPlan) -> bool:
+    """Whether `plan` runs in this process (see the module docstring) rather than on Ray."""
+    config = plan.config
+    if config.executor != "auto":
+        return config.executor == "process"
+    if cluster_named(config.address):
+        return False
+    limit = IN_PROCESS_EVENT_CELL_BARS if plan.event_driven else IN_PROCESS_CELL_BARS
+    return plan.cell_bars <= limit
 
 
 @dataclass
@@ -55,8 +75,11 @@ class SweepOutcome:
         return ResultStore(self.out).iter_rows(self.cell_ids)
 
 
-def run_sweep(plan: SweepPlan, out: Path, *, progress_stream: TextIO | None = sys.stderr) -> SweepOutcome:
-    """Run the cells of `plan` not yet finished in `out` on the connected Ray cluster, then summarize."""
+def run_sweep(
+    plan: SweepPlan, out: Path, *, progress_stream: TextIO | None = sys.stderr, in_process: bool = False
+) -> SweepOutcome:
+    """Run the cells of `plan` not yet finished in `out`, then summarize: in this process, or on the
+    connected Ray cluster."""
     started = time.perf_counter()
     config = plan.config
     store = ResultStore(out)
@@ -64,13 +87,23 @@ def run_sweep(plan: SweepPlan, out: Path, *, progress_stream: TextIO | None = sy
     done = store.finished_ids() & wanted
     progress = Progress(total=len(wanted), done=len(done), stream=progress_stream)
     progress.start()
-    ran = run_pending(plan, store, done, progress)
+    if in_process:
+        ran = run_pending_here(plan, store, done, progress)
+    else:
+        from pipelines.sweep import run_pending  # noqa: PLC0415  # loads Ray Data: only when it is used
+
+        ran = run_pending(plan, store, done, progress)
     store.write_summary(wanted)
     errors = sum(1 for row in store.iter_rows(wanted) if row["status"] != "ok")
     top = top_rows(store.iter_rows(wanted), config.metric, config.top, minimize=config.minimize)
     walk_forward = None
     if plan.windows is not None:
-        walk_forward = run_walk_forward(plan, store.iter_rows(wanted))
+        if in_process:
+            walk_forward = run_walk_forward(plan, store.iter_rows(wanted), out_of_sample_here)
+        else:
+            from pipelines.sweep import out_of_sample_on_ray  # noqa: PLC0415
+
+            walk_forward = run_walk_forward(plan, store.iter_rows(wanted), out_of_sample_on_ray)
         (out / WALK_FORWARD_FILE).write_text(json.dumps(walk_forward.to_dict(), indent=2))
     return SweepOutcome(
         out=out,
@@ -139,8 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="dto-sweep-") as scratch:
             out = config.out if config.out is not None else Path(scratch)
-            with ray_session(config.address, config.num_cpus):
-                outcome = run_sweep(plan, out, progress_stream=sys.stderr if config.progress else None)
+            progress = sys.stderr if config.progress else None
+            if runs_in_process(plan):
+                outcome = run_sweep(plan, out, progress_stream=progress, in_process=True)
+            else:
+                with ray_session(config.address, config.num_cpus):
+                    outcome = run_sweep(plan, out, progress_stream=progress)
             if config.json:
                 print_json(outcome, config)
             else:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import ray
 
 
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
     """Use the Ray this process is already connected to; else join `address` (or the job's cluster when run
     by `ray job submit`); else start a private local Ray. Only a connection made here is closed here."""
+    import ray  # noqa: PLC0415  # here, not at the top: a sweep that runs in process never loads Ray
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         yield
@@ -28,3 +29,14 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
     finally:
         ray.shutdown()
+
+
+def ray_connected() -> bool:
+    """Whether this process is already connected to a Ray cluster (without importing Ray when it isn't)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
+
+
+def cluster_named(address: str | None) -> bool:
+    """Whether the user asked for a cluster: `--address`, or the job's own cluster under `ray job submit`."""
+    return bool(address or os.environ.get("RAY_ADDRESS")) or ray_connected()

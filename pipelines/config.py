@@ -32,6 +32,7 @@ MINIMIZED = frozenset(
 # the CPUs): each Ray Data task costs 0.1-0.2 s of scheduling on a small machine, far more than a vectorized
 # cell (~15 ms), so small batches left CPUs idle (measured 1->2 CPU scaling: 58% at 16 cells a task, 87% here).
 DEFAULT_BATCH = 1000
+EXECUTORS: tuple[str, ...] = ("auto", "process", "ray")
 
 
 class UsageError(ConfigError):
@@ -68,6 +69,7 @@ class SweepConfig:
     batch_size: int = DEFAULT_BATCH
     walk_forward: WalkForward | None = None
     progress: bool = True
+    executor: str = "auto"  # auto, process or ray: see pipelines.backtest
 
     @property
     def minimize(self) -> bool:
@@ -106,6 +108,13 @@ def build_parser(prog: str = "dto sweep") -> argparse.ArgumentParser:
     parser.add_argument("--wf-test", type=int, default=None, help="walk-forward: out-of-sample window in bars")
     parser.add_argument("--wf-anchored", action="store_true", help="walk-forward: in-sample always starts at bar 0")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="auto",
+        help="run in this process, on Ray, or auto: here when the grid fits one CPU for a few seconds and no "
+        "cluster is named",
+    )
     return parser
 
 
@@ -198,6 +207,8 @@ def parse_config(argv: Sequence[str] | None = None, prog: str = "dto sweep") -> 
         walk_forward = WalkForward(args.wf_train, args.wf_test, args.wf_anchored)
     elif args.wf_anchored:
         raise ConfigError("--wf-anchored needs --wf-train and --wf-test", key="wf_anchored")
+    if args.executor == "process" and args.address:
+        raise ConfigError("--executor process runs here; it cannot join --address", key="executor")
     base: BacktestSpec = spec_from_args(args, "", "", {})
     base.sim_config()  # fill timing and fee options fail here, before any work
     if args.engine == "vector" and (reason := vector_compatible(base)):
@@ -217,4 +228,5 @@ def parse_config(argv: Sequence[str] | None = None, prog: str = "dto sweep") -> 
         batch_size=args.batch_size,
         walk_forward=walk_forward,
         progress=not args.no_progress,
+        executor=args.executor,
     )

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, replace
-from decimal import Decimal
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from pipelines.config import SweepConfig
-from pipelines.evaluation import params_json
+from pipelines.evaluation import SweepData, has_signal_rules, params_json
 from pipelines.grid import GridAxis, axes_for, expand, grid_size
 from pipelines.windows import Window, walk_forward_windows
 from strategies import resolve_strategy
@@ -66,6 +65,24 @@ class SweepPlan:
     @property
     def invalid_cells(self) -> int:
         return sum(g.invalid for g in self.grids) * len(self.datasets) * self._window_count
+
+    @property
+    def cell_bars(self) -> int:
+        """Bars simulated over the whole grid: the sweep's work, to choose where it runs."""
+        if self.windows is None:
+            bars = sum(d.bars for d in self.datasets)
+        else:
+            bars = sum(w.train_stop - w.train_start for w in self.windows) * len(self.datasets)
+        return sum(g.valid for g in self.grids) * bars
+
+    @property
+    def event_driven(self) -> bool:
+        """Whether some cells need the event engine (forced, or a strategy without signal rules)."""
+        return self.config.engine == "event" or not all(has_signal_rules(g.cls) for g in self.grids)
+
+    def sweep_data(self) -> dict[int, SweepData]:
+        """The datasets by index, as the cells' runner takes them."""
+        return {i: SweepData(d.series, d.tick_size) for i, d in enumerate(self.datasets)}
 
     @property
     def _window_count(self) -> int:
@@ -193,14 +210,3 @@ def plan_sweep(config: SweepConfig) -> SweepPlan:
         shortest = min(d.bars for d in datasets)
         windows = tuple(walk_forward_windows(shortest, wf.train, wf.test, anchored=wf.anchored))
     return SweepPlan(config=config, datasets=datasets, grids=grids, windows=windows)
-
-
-def cell_spec(base: BacktestSpec, tick_size: str, cell: Mapping[str, Any]) -> BacktestSpec:
-    """The BacktestSpec of one cell descriptor, from the sweep's run options and the dataset's tick size."""
-    return replace(
-        base,
-        data=str(cell["data"]),
-        strategy=str(cell["strategy"]),
-        params=json.loads(str(cell["params"])),
-        tick_size=base.tick_size if base.tick_size is not None else Decimal(tick_size),
-    )

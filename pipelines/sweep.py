@@ -12,24 +12,21 @@ few blocks however large the grid is. Big grids run as several Ray Data jobs of 
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import math
-import sys
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import pyarrow as pa
 import ray
 from ray.data import DataContext
 from threadpoolctl import threadpool_limits
 
-from pipelines.evaluation import result_row, rows_to_table, run_cell
-from pipelines.plan import SweepPlan, cell_spec
+from pipelines.evaluation import CellRunner, SweepData, out_of_sample
+from pipelines.in_process import chunks
+from pipelines.plan import SweepPlan
+from pipelines.progress import Progress
 from pipelines.results import ResultStore
-from strategies import resolve_strategy
 from trading.backtest.runner import BacktestSpec
 from trading.data.bars import BarSeries
 
@@ -50,50 +47,11 @@ def run_cell_batch(
     cells = batch.to_pylist()
     needed = sorted({int(c["data_index"]) for c in cells})
     # Zero-copy views of the shared arrays in the object store; fetched once per batch, not per cell.
-    series: dict[int, BarSeries] = dict(zip(needed, ray.get([series_refs[i] for i in needed]), strict=True))
-    rows = []
+    fetched = ray.get([series_refs[i] for i in needed])
+    datasets = {i: SweepData(series, tick_sizes[i]) for i, series in zip(needed, fetched, strict=True)}
     # Ray gave this task one CPU: keep numeric libraries' thread pools to it, or they oversubscribe the node.
     with threadpool_limits(limits=1):
-        for cell in cells:
-            index = int(cell["data_index"])
-            spec = cell_spec(base, tick_sizes[index], cell)
-            window = series[index].slice(int(cell["start"]), int(cell["stop"]))
-            rows.append(result_row(cell, spec, resolve_strategy(spec.strategy), window, engine, node_id))
-    return rows_to_table(rows)
-
-
-@dataclass
-class Progress:
-    """Cells done / total and the rate, on stderr, at most about once a second."""
-
-    total: int
-    done: int = 0
-    stream: TextIO | None = sys.stderr
-    started: float = 0.0
-    last: float = 0.0
-    ran: int = 0
-    shown: int = -1
-
-    def start(self) -> None:
-        self.started = self.last = time.perf_counter()
-        self.show(force=True)
-
-    def add(self, cells: int) -> None:
-        self.done += cells
-        self.ran += cells
-        self.show()
-
-    def show(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if self.stream is None or self.shown == self.done:
-            return
-        if not force and now - self.last < 1.0 and self.done < self.total:
-            return
-        self.last, self.shown = now, self.done
-        rate = self.ran / (now - self.started) if now > self.started else 0.0
-        pct = self.done / self.total * 100 if self.total else 100.0
-        print(f"sweep: {self.done:,}/{self.total:,} cells ({pct:.0f}%), {rate:,.1f} cells/s",
-              file=self.stream, flush=True)
+        return CellRunner(base, datasets, engine, node_id).run(cells)
 
 
 def quiet_ray_data() -> None:
@@ -104,11 +62,6 @@ def quiet_ray_data() -> None:
     # single map over tiny descriptor blocks, so that reserve only leaves CPUs idle (measured: 1 of 2 busy).
     context.op_resource_reservation_enabled = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-
-
-def _chunks(cells: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    while chunk := list(itertools.islice(cells, size)):
-        yield chunk
 
 
 def cell_cost(cell: dict[str, Any]) -> int:
@@ -159,7 +112,7 @@ def run_pending(plan: SweepPlan, store: ResultStore, done: set[str], progress: P
     cpus = cluster_cpus()
     pending = (c for c in plan.cells() if c["cell_id"] not in done)
     ran = 0
-    for chunk in _chunks(pending, MAX_CELLS_PER_JOB):
+    for chunk in chunks(pending, MAX_CELLS_PER_JOB):
         shares = deal_cells(chunk, task_count(len(chunk), config.batch_size, cpus))
         # One Arrow table per share: each becomes one block, and each block one task (batch_size=None).
         blocks = [pa.Table.from_pylist([{k: c[k] for k in _DESCRIPTOR_COLUMNS} for c in share]) for share in shares]
@@ -183,9 +136,17 @@ def run_pending(plan: SweepPlan, store: ResultStore, done: set[str], progress: P
 def evaluate_out_of_sample(
     base: BacktestSpec, tick_size: str, cell: dict[str, Any], series: BarSeries, engine: str
 ) -> dict[str, Any]:
-    """One walk-forward out-of-sample run, with its equity curve (one window: small) for stitching."""
-    spec = cell_spec(base, tick_size, cell)
-    window = series.slice(int(cell["start"]), int(cell["stop"]))
-    outcome = run_cell(spec, resolve_strategy(spec.strategy), window, engine)
-    return {"engine": outcome.engine, "final_value": outcome.final_value, "stats": outcome.stats.to_dict(),
-            "equity": outcome.equity, "ts": window.ts}
+    """One walk-forward out-of-sample run on Ray (see `pipelines.evaluation.out_of_sample`)."""
+    return out_of_sample(base, tick_size, cell, series, engine)
+
+
+def out_of_sample_on_ray(plan: SweepPlan, jobs: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Walk-forward out-of-sample runs (dataset index, cell) as Ray tasks, the data shared once per file."""
+    config = plan.config
+    refs = {i: ray.put(plan.datasets[i].series) for i in sorted({i for i, _ in jobs})}
+    futures = [
+        evaluate_out_of_sample.remote(config.base, plan.datasets[i].tick_size, cell, refs[i], config.engine)
+        for i, cell in jobs
+    ]
+    outcomes: list[dict[str, Any]] = ray.get(futures)
+    return outcomes

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import ray
 
 from pipelines.plan import SweepPlan
 from pipelines.results import metric_value
-from pipelines.sweep import evaluate_out_of_sample
 from pipelines.windows import Window
 from trading.stats import compute_statistics
 
@@ -84,26 +82,27 @@ def pick_winners(
     return {key: row for key, (_, row) in best.items()}
 
 
-def run_walk_forward(plan: SweepPlan, rows: Iterable[dict[str, Any]]) -> WalkForwardReport:
-    """Choose each window's winner from the in-sample `rows`, run it out of sample on Ray, stitch the curves."""
+# Runs out-of-sample jobs, (dataset index, cell descriptor) each, in order: in this process or on Ray.
+OutOfSample = Callable[[SweepPlan, list[tuple[int, dict[str, Any]]]], list[dict[str, Any]]]
+
+
+def run_walk_forward(plan: SweepPlan, rows: Iterable[dict[str, Any]], evaluate: OutOfSample) -> WalkForwardReport:
+    """Choose each window's winner from the in-sample `rows`, run it out of sample with `evaluate`, stitch the
+    curves."""
     config = plan.config
     assert plan.windows is not None and config.walk_forward is not None
     windows: dict[int, Window] = {w.index: w for w in plan.windows}
     winners = pick_winners(rows, config.metric, minimize=config.minimize)
     data_index = {d.path: i for i, d in enumerate(plan.datasets)}
-    refs = {i: ray.put(d.series) for i, d in enumerate(plan.datasets)}
     keys = sorted(winners)
-    futures = []
+    jobs = []
     for data, strategy, index in keys:
         winner = winners[(data, strategy, index)]
         w = windows[index]
-        i = data_index[data]
         cell = {"data": data, "strategy": strategy, "params": winner["params"], "start": w.test_start,
                 "stop": w.test_stop}
-        futures.append(
-            evaluate_out_of_sample.remote(config.base, plan.datasets[i].tick_size, cell, refs[i], config.engine)
-        )
-    outcomes = ray.get(futures)
+        jobs.append((data_index[data], cell))
+    outcomes = evaluate(plan, jobs)
     report = WalkForwardReport(config.metric, config.walk_forward.anchored, config.walk_forward.train,
                                config.walk_forward.test)
     curves: dict[tuple[str, str], list[tuple[dict[str, Any], WindowResult]]] = {}

@@ -150,8 +150,12 @@ def vector_compatible(spec: BacktestSpec) -> str:
     return ""
 
 
-def run_vectorized(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> VectorResult | None:
-    """The fast path for `spec`, or None when the strategy or the options need the event engine."""
+def run_vectorized(
+    spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries, periods_per_year: float | None = None
+) -> VectorResult | None:
+    """The fast path for `spec`, or None when the strategy or the options need the event engine.
+
+    `periods_per_year` (inferred from the bars when None) lets a sweep infer it once per dataset."""
     if vector_compatible(spec):
         return None
     instrument = build_instrument(spec, series)
@@ -168,5 +172,11 @@ def run_vectorized(spec: BacktestSpec, strategy_class: StrategyType, series: Bar
         fee_rate=float(spec.commission_pct) / 100.0,
     )
     return run_signals(
-        series, signals[0], signals[1], starting_cash=float(spec.cash), fill=FillTiming(spec.fill), costs=costs
+        series,
+        signals[0],
+        signals[1],
+        starting_cash=float(spec.cash),
+        fill=FillTiming(spec.fill),
+        costs=costs,
+        periods_per_year=periods_per_year,
     )
