@@ -18,15 +18,15 @@ import asyncio
 import math
 import tempfile
 import uuid
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ray
+from pydantic import ValidationError
 
 from strategies import resolve_strategy
 from trading.backtest.runner import BacktestSpec, run_backtest
+from trading.backtest.settings import BacktestSettings, SweepSettings, settings_error
 from trading.errors import ConfigError
 from trading.storage import ResearchJobStore, migrate, open_pool
 from trading.strategy import build_config
@@ -35,9 +35,6 @@ RESEARCH = "research"
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 MAX_SWEEP_CELLS = 2000  # a sweep through the API stays small; bigger ones are `dto sweep` or `ray job submit`
 MAX_TRADES_KEPT = 1000
-RUN_OPTIONS = ("cash", "size", "fill", "commission_pct", "symbol", "timezone")
-_SWEEP_FLAGS = {"cash": "--cash", "size": "--size", "fill": "--fill", "commission_pct": "--commission-pct",
-                "symbol": "--symbol", "timezone": "--tz"}
 
 
 def data_path(name: str, field: str = "data") -> str:
@@ -71,17 +68,16 @@ def _field(exc: ConfigError, request: dict[str, Any], kind: str) -> ConfigError:
     return ConfigError(str(exc), key=key or None)
 
 
-def backtest_spec(request: dict[str, Any]) -> Any:
+def backtest_spec(request: dict[str, Any]) -> BacktestSpec:
     """The validated BacktestSpec of a backtest request (ConfigError naming the field otherwise)."""
-
     try:
-        options = {k: request[k] for k in RUN_OPTIONS if k in request}
-        for key in ("cash", "size", "commission_pct"):
-            if key in options:
-                options[key] = _decimal(options[key], key)
-        spec = BacktestSpec(data=data_path(request["data"]), strategy=request["strategy"],
-                            params=dict(request.get("params", {})), **options)
-        time_zone(spec.timezone)
+        settings = BacktestSettings.model_validate({**request, "data": data_path(str(request.get("data", "")))})
+    except ValidationError as exc:
+        raise _field(settings_error(exc), request, "backtest") from None
+    except ConfigError as exc:
+        raise _field(exc, request, "backtest") from None
+    try:
+        spec = settings.to_spec()
         cls = resolve_strategy(spec.strategy)
         build_config(cls, {"instrument_id": f"{spec.symbol}.{spec.venue}", "size": spec.size, **spec.params})
         spec.sim_config()
@@ -93,23 +89,15 @@ def backtest_spec(request: dict[str, Any]) -> Any:
 def sweep_plan(request: dict[str, Any]) -> Any:
     """The validated sweep plan of a sweep request: strategies, grid and data checked, cells counted."""
     # Ray Data comes with the pipeline: imported where a sweep runs, not where the gateway imports this module
-    from pipelines.config import parse_config  # noqa: PLC0415
+    from pipelines.config import sweep_config  # noqa: PLC0415
     from pipelines.plan import plan_sweep  # noqa: PLC0415
 
-    time_zone(str(request.get("timezone", "UTC")))
-    argv = ["--data", *(data_path(d) for d in request["data"]), "--no-progress"]
-    for strategy in request["strategies"]:
-        argv += ["--strategy", strategy]
-    for key, values in request.get("grid", {}).items():
-        text = values if isinstance(values, str) else ",".join(_grid_value(v) for v in values)
-        argv += ["--grid", f"{key}={text}"]
-    for key, flag in _SWEEP_FLAGS.items():
-        if key in request:
-            argv += [flag, str(request[key])]
-    argv += ["--metric", str(request.get("metric", "sharpe")), "--top", str(request.get("top", 10))]
-    argv += ["--engine", str(request.get("engine", "auto"))]
     try:
-        plan = plan_sweep(parse_config(argv))
+        data = [data_path(str(name)) for name in request.get("data", [])]
+        settings = SweepSettings.model_validate({**request, "data": data, "no_progress": True})
+        plan = plan_sweep(sweep_config(settings))
+    except ValidationError as exc:
+        raise _field(settings_error(exc), request, "sweep") from None
     except ConfigError as exc:
         raise _field(exc, request, "sweep") from None
     if plan.total_cells > MAX_SWEEP_CELLS:
@@ -121,14 +109,6 @@ def sweep_plan(request: dict[str, Any]) -> Any:
     return plan
 
 
-def time_zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        message = f"unknown time zone {name!r} (an IANA name such as America/New_York)"
-        raise ConfigError(message, key="timezone") from None
-
-
 def validate(kind: str, request: dict[str, Any]) -> Any:
     """The spec (backtest) or plan (sweep) of a request; any mistake in it is a ConfigError."""
     try:
@@ -137,20 +117,6 @@ def validate(kind: str, request: dict[str, Any]) -> Any:
         raise
     except (ValueError, KeyError, TypeError, OSError) as exc:  # what user input can still trip in the core
         raise ConfigError(f"invalid {kind} request: {type(exc).__name__}: {exc}") from None
-
-
-def _grid_value(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _decimal(value: Any, key: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{key} must be a number, got {value!r}", key=key) from None
-    if not number.is_finite():
-        raise ConfigError(f"{key} must be finite, got {value!r}", key=key)
-    return number
 
 
 def finite(value: Any) -> Any:

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -31,81 +30,26 @@ def parse_params(items: Sequence[str]) -> dict[str, str]:
     return params
 
 
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `backtest`, `sweep` and `paper`: they mean the same thing everywhere."""
-    parser.add_argument("--cash", type=_decimal, default=Decimal(10_000), help="starting cash (default 10000)")
-    parser.add_argument("--size", type=_decimal, default=Decimal(1), help="order quantity per entry (default 1)")
-    parser.add_argument(
-        "--fill",
-        choices=["next_open", "close"],
-        default="next_open",
-        help="market orders fill at the next bar's open (default) or this bar's close",
-    )
-    parser.add_argument(
-        "--commission-per-unit", type=_decimal, default=Decimal(0), help="commission per share/coin/contract"
-    )
-    parser.add_argument(
-        "--commission-pct",
-        type=_decimal,
-        default=Decimal(0),
-        help="commission in percent of notional (0.1 = 10 bps)",
-    )
-    parser.add_argument("--slippage-ticks", type=int, default=0, help="ticks paid on market and stop fills")
-    parser.add_argument(
-        "--volume-cap",
-        type=float,
-        default=None,
-        help="max fraction of a bar's volume an order may take (partial fills)",
-    )
-    parser.add_argument("--multiplier", type=_decimal, default=Decimal(1), help="contract multiplier")
-    parser.add_argument(
-        "--margin", type=_decimal, default=None, help="initial margin per contract: futures-style accounting"
-    )
-    parser.add_argument("--symbol", default="DATA", help="instrument symbol (default DATA)")
-    parser.add_argument("--tick-size", type=_decimal, default=None, help="price tick (default: from the data)")
-    parser.add_argument("--session", default=None, help="trading session HH:MM-HH:MM in --tz")
-    parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps and of the session")
-    parser.add_argument("--flatten-at-close", action="store_true", help="close every position at session end")
-    parser.add_argument(
-        "--drop-bad-rows",
-        action="store_true",
-        help="drop and count bad data rows instead of stopping at the first",
-    )
+    """Options shared by `backtest`, `sweep` and `paper`: the fields of the core's RunSettings, as flags."""
+    from trading.backtest.settings import add_run_flags
+
+    add_run_flags(parser)
 
 
 def spec_from_args(args: argparse.Namespace, data: str, strategy: str, params: dict[str, Any]) -> Any:
-    from trading.backtest.runner import BacktestSpec
+    """The BacktestSpec of the run options in `args` (validated by the core's typed settings)."""
+    from pydantic import ValidationError
 
-    return BacktestSpec(
-        data=data,
-        strategy=strategy,
-        params=params,
-        cash=args.cash,
-        size=args.size,
-        fill=args.fill,
-        commission_per_unit=args.commission_per_unit,
-        commission_pct=args.commission_pct,
-        slippage_ticks=args.slippage_ticks,
-        volume_cap=args.volume_cap,
-        multiplier=args.multiplier,
-        margin=args.margin,
-        symbol=args.symbol,
-        tick_size=args.tick_size,
-        session=args.session,
-        timezone=args.tz,
-        flatten_at_close=args.flatten_at_close,
-        on_bad_rows="drop" if args.drop_bad_rows else "raise",
-    )
+    from trading.backtest.settings import BacktestSettings, given_flags, settings_error
+
+    try:
+        settings = BacktestSettings.model_validate(
+            {**given_flags(args), "data": data, "strategy": strategy, "params": params}
+        )
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+    return settings.to_spec()
 
 
 # ------------------------------------------------------------------------------------------ commands

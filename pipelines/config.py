@@ -1,38 +1,37 @@
-"""The sweep's command line and YAML config: one parser, so every YAML key is exactly a CLI flag.
+"""The sweep's command line and YAML config, both into the core's typed `SweepSettings`, then a `SweepConfig`.
 
-`dto sweep` and `python -m pipelines.backtest` share this parser, and the run options (`--cash`, `--size`,
-fees, `--fill`, ...) come from `dto.cli.add_run_options`, so they mean what they mean for `dto backtest`.
-A YAML config is turned into the same flags (`commission_pct: 0.1` -> `--commission-pct 0.1`); flags on the
-command line come after it, so they override its single values and extend its lists.
+`dto sweep` and `python -m pipelines.backtest` share this parser. Its flags are the settings' fields (the run
+options come from `trading.backtest.settings.add_run_flags`, so they mean what they mean for `dto backtest`),
+and a YAML config's keys are the same names (dashes or underscores). Flags on the command line override the
+YAML's single values and extend its lists (data files, strategies, grid axes). The HTTP API builds the same
+`SweepSettings` from a request body (`actors/research.py`); `sweep_config` is the one way on from there.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
+from pydantic import ValidationError
 
-from dto.cli import add_run_options, spec_from_args
-from pipelines.evaluation import ENGINES, STAT_FIELDS
-from pipelines.grid import GridAxis, check_duplicates, parse_axis
+from pipelines.evaluation import ENGINES
+from pipelines.grid import GridAxis, axis_from_value, check_duplicates
 from trading.backtest.runner import BacktestSpec, vector_compatible
+from trading.backtest.settings import DEFAULT_BATCH, SweepSettings, add_run_flags, settings_error
 from trading.errors import ConfigError
 
-METRICS: tuple[str, ...] = ("final_value", *STAT_FIELDS)
 # Metrics where smaller is better; every other metric ranks the largest first.
 MINIMIZED = frozenset(
     {"volatility_ann_pct", "max_drawdown_duration_bars", "max_drawdown_duration_days", "fees_paid", "turnover"}
 )
-# Most cells per Ray task. A sweep is cut into as few tasks as this allows (then rounded up to a multiple of
-# the CPUs): each Ray Data task costs 0.1-0.2 s of scheduling on a small machine, far more than a vectorized
-# cell (~15 ms), so small batches left CPUs idle (measured 1->2 CPU scaling: 58% at 16 cells a task, 87% here).
-DEFAULT_BATCH = 1000
 EXECUTORS: tuple[str, ...] = ("auto", "process", "ray")
+_LISTS = ("data", "strategies")  # flags that extend the YAML's list instead of replacing it
+_ALIASES = {"strategy": "strategies", "tz": "timezone"}
 
 
 class UsageError(ConfigError):
@@ -77,49 +76,46 @@ class SweepConfig:
 
 
 def build_parser(prog: str = "dto sweep") -> argparse.ArgumentParser:
+    """The sweep's flags. An absent flag is absent from the parsed namespace: the settings hold the defaults."""
     parser = _Parser(
         prog=prog,
-        description="Sweep data files x strategies x a parameter grid (x walk-forward windows) on Ray.",
+        description="Sweep data files x strategies x a parameter grid (x walk-forward windows), here or on Ray.",
+        argument_default=argparse.SUPPRESS,
     )
+    fields = SweepSettings.model_fields
+
+    def described(name: str) -> str | None:
+        return fields[name].description
+
     parser.add_argument("--config", help="YAML file whose keys are these flags (data, strategy, grid, fill, ...)")
-    parser.add_argument("--data", nargs="+", action="extend", default=[], metavar="FILE", help="bars file(s)")
-    parser.add_argument("--strategy", action="append", default=[], help="strategy name or module:Class (repeatable)")
+    parser.add_argument("--data", nargs="+", action="extend", metavar="FILE", help=described("data"))
+    parser.add_argument("--strategy", dest="strategies", action="append", help="strategy name or module:Class "
+                        "(repeatable)")
     parser.add_argument(
         "--grid",
         action="append",
-        default=[],
         metavar="KEY=VALUES",
         help="swept parameter: key=v1,v2,... or key=start:stop:step (inclusive); strategy.key scopes it",
     )
-    add_run_options(parser)
-    parser.add_argument("--engine", choices=ENGINES, default="auto", help="vector fast path, event engine, or auto")
-    parser.add_argument(
-        "--metric", default="sharpe", help=f"rank cells by this statistic (one of: {', '.join(METRICS)})"
-    )
-    parser.add_argument("--top", type=int, default=10, help="print the best N cells (default 10)")
-    parser.add_argument("--out", default=None, help="results folder (Parquet parts + summary); re-run to resume")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
-    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray started here")
-    parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH, help=f"most cells per Ray task (default {DEFAULT_BATCH})"
-    )
-    parser.add_argument("--wf-train", type=int, default=None, help="walk-forward: in-sample window in bars")
-    parser.add_argument("--wf-test", type=int, default=None, help="walk-forward: out-of-sample window in bars")
-    parser.add_argument("--wf-anchored", action="store_true", help="walk-forward: in-sample always starts at bar 0")
-    parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default="auto",
-        help="run in this process, on Ray, or auto: here when the grid fits one CPU for a few seconds and no "
-        "cluster is named",
-    )
+    add_run_flags(parser)
+    parser.add_argument("--engine", choices=ENGINES, help=described("engine"))
+    parser.add_argument("--metric", help=described("metric"))
+    parser.add_argument("--top", help=described("top"))
+    parser.add_argument("--out", help=described("out"))
+    parser.add_argument("--json", action="store_true", help=described("print_json"))
+    parser.add_argument("--address", help=described("address"))
+    parser.add_argument("--num-cpus", help=described("num_cpus"))
+    parser.add_argument("--batch-size", help=described("batch_size"))
+    parser.add_argument("--wf-train", help=described("wf_train"))
+    parser.add_argument("--wf-test", help=described("wf_test"))
+    parser.add_argument("--wf-anchored", action="store_true", help=described("wf_anchored"))
+    parser.add_argument("--no-progress", action="store_true", help=described("no_progress"))
+    parser.add_argument("--executor", choices=EXECUTORS, help=described("executor"))
     return parser
 
 
-def yaml_to_argv(path: str | Path, parser: argparse.ArgumentParser) -> list[str]:
-    """The flags a YAML config stands for; an unknown key raises ConfigError naming it."""
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config as settings values (keys with underscores); unreadable or non-mapping files raise."""
     try:
         loaded = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
@@ -127,106 +123,99 @@ def yaml_to_argv(path: str | Path, parser: argparse.ArgumentParser) -> list[str]
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}", key="config") from None
     if loaded is None:
-        return []
+        return {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"config {path} must be a mapping of option: value", key="config")
-    actions = {a.dest: a for a in parser._actions if a.option_strings}  # argparse has no public API for this
-    argv: list[str] = []
+    values: dict[str, Any] = {}
     for raw_key, value in loaded.items():
         key = str(raw_key).replace("-", "_")
-        action = actions.get(key)
-        if action is None or key in ("config", "help"):
+        if key in ("config", "help"):
             raise ConfigError(f"config {path}: unknown key {raw_key!r}", key=str(raw_key))
-        flag = action.option_strings[0]
-        if key == "grid":
-            argv += [item for axis in _grid_items(value) for item in ("--grid", axis)]
-        elif isinstance(action, argparse._StoreTrueAction):
-            if not isinstance(value, bool):
-                raise ConfigError(f"config {path}: {raw_key!r} must be true or false", key=str(raw_key))
-            if value:
-                argv.append(flag)
-        elif isinstance(value, list):
-            if action.nargs in ("+", "*"):
-                argv += [flag, *(str(v) for v in value)]
-            elif isinstance(action, argparse._AppendAction):
-                argv += [item for v in value for item in (flag, str(v))]
-            else:
-                raise ConfigError(f"config {path}: {raw_key!r} takes one value, not a list", key=str(raw_key))
-        elif value is None:
-            continue
-        else:
-            argv += [flag, str(value)]
-    return argv
+        key = _ALIASES.get(key, key)
+        if value is not None:
+            values[key] = _grid_mapping(value) if key == "grid" else value
+    return values
 
 
-def _grid_items(value: Any) -> list[str]:
+def _grid_mapping(value: Any) -> dict[str, Any]:
+    """A YAML grid: a mapping of key -> values, or a list of the command line's key=values texts."""
     if isinstance(value, dict):
-        items = []
-        for key, values in value.items():
-            if isinstance(values, list):
-                items.append(f"{key}=" + ",".join(_scalar(v) for v in values))
-            else:
-                items.append(f"{key}={_scalar(values)}")
-        return items
+        return {str(k): v for k, v in value.items()}
     if isinstance(value, list):
-        return [str(v) for v in value]
+        return grid_texts([str(v) for v in value])
     raise ConfigError("config key 'grid' must map parameter names to values (or list key=values texts)", key="grid")
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def grid_texts(items: Sequence[str], into: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`--grid key=values` texts added to a grid mapping; a key given twice raises ConfigError naming it."""
+    grid = dict(into or {})
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(f"--grid {item!r} is not key=v1,v2,... or key=start:stop:step", key=key or item)
+        if key in grid:
+            raise ConfigError(f"--grid {key!r} is given twice", key=key)
+        grid[key] = text
+    return grid
+
+
+def parse_settings(argv: Sequence[str] | None = None, prog: str = "dto sweep") -> SweepSettings:
+    """Flags (and the YAML they point at) into the typed settings; ConfigError names any bad key."""
+    given = vars(build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv)))
+    config_path = given.pop("config", None)
+    values = load_yaml(config_path) if config_path else {}
+    for key, value in given.items():
+        if key == "grid":
+            values["grid"] = grid_texts(value, values.get("grid"))
+        elif key in _LISTS and key in values:
+            old = values[key]
+            values[key] = [*([old] if isinstance(old, str) else old), *value]
+        else:
+            values[key] = value
+    try:
+        return SweepSettings.model_validate(values)
+    except ValidationError as exc:
+        raise settings_error(exc, f"config {config_path}" if config_path else "") from None
 
 
 def parse_config(argv: Sequence[str] | None = None, prog: str = "dto sweep") -> SweepConfig:
     """Parse flags (and the YAML they point at) into a SweepConfig; ConfigError names any bad key."""
-    parser = build_parser(prog)
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    first = parser.parse_args(args_list)
-    args = parser.parse_args([*yaml_to_argv(first.config, parser), *args_list]) if first.config else first
-    if not args.data:
-        raise ConfigError("give at least one --data file", key="data")
-    if not args.strategy:
-        raise ConfigError("give at least one --strategy", key="strategy")
-    axes = tuple(parse_axis(item) for item in args.grid)
+    return sweep_config(parse_settings(argv, prog))
+
+
+def sweep_config(settings: SweepSettings) -> SweepConfig:
+    """The validated sweep of `settings`: grid axes parsed, run options checked, before any work."""
+    axes = tuple(axis_from_value(key, value) for key, value in settings.grid.items())
     check_duplicates(axes)
-    if args.metric not in METRICS:
-        raise ConfigError(f"unknown --metric {args.metric!r} (one of: {', '.join(METRICS)})", key="metric")
-    if args.top < 0:
-        raise ConfigError(f"--top must be 0 or more, got {args.top}", key="top")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}", key="batch_size")
-    if args.num_cpus is not None and args.num_cpus < 1:
-        raise ConfigError(f"--num-cpus must be at least 1, got {args.num_cpus}", key="num_cpus")
     walk_forward = None
-    if args.wf_train is not None or args.wf_test is not None:
-        if args.wf_train is None or args.wf_test is None:
-            missing = "wf_train" if args.wf_train is None else "wf_test"
+    if settings.wf_train is not None or settings.wf_test is not None:
+        if settings.wf_train is None or settings.wf_test is None:
+            missing = "wf_train" if settings.wf_train is None else "wf_test"
             raise ConfigError("walk-forward needs both --wf-train and --wf-test", key=missing)
-        walk_forward = WalkForward(args.wf_train, args.wf_test, args.wf_anchored)
-    elif args.wf_anchored:
+        walk_forward = WalkForward(settings.wf_train, settings.wf_test, settings.wf_anchored)
+    elif settings.wf_anchored:
         raise ConfigError("--wf-anchored needs --wf-train and --wf-test", key="wf_anchored")
-    if args.executor == "process" and args.address:
+    if settings.executor == "process" and settings.address:
         raise ConfigError("--executor process runs here; it cannot join --address", key="executor")
-    base: BacktestSpec = spec_from_args(args, "", "", {})
+    base = settings.spec("", "", {})
     base.sim_config()  # fill timing and fee options fail here, before any work
-    if args.engine == "vector" and (reason := vector_compatible(base)):
+    if settings.engine == "vector" and (reason := vector_compatible(base)):
         raise ConfigError(f"--engine vector cannot run with {reason}; use --engine auto or event", key="engine")
     return SweepConfig(
-        data=tuple(args.data),
-        strategies=tuple(dict.fromkeys(args.strategy)),
+        data=tuple(settings.data),
+        strategies=tuple(dict.fromkeys(settings.strategies)),
         axes=axes,
-        base=replace(base),
-        engine=args.engine,
-        metric=args.metric,
-        top=args.top,
-        out=Path(args.out) if args.out else None,
-        json=args.json,
-        address=args.address,
-        num_cpus=args.num_cpus,
-        batch_size=args.batch_size,
+        base=base,
+        engine=settings.engine,
+        metric=settings.metric,
+        top=settings.top,
+        out=Path(settings.out) if settings.out else None,
+        json=settings.print_json,
+        address=settings.address,
+        num_cpus=settings.num_cpus,
+        batch_size=settings.batch_size,
         walk_forward=walk_forward,
-        progress=not args.no_progress,
-        executor=args.executor,
+        progress=not settings.no_progress,
+        executor=settings.executor,
     )

@@ -1,7 +1,9 @@
 """The research routes under /v1: backtests and sweeps (submit, status, results), run by the research actor.
 
-Submitting asks the research actor, which validates (a 422 names the field) and stores the job before any work
-starts; status and results are read from the job's row in PostgreSQL, so any gateway replica can answer.
+A request body is checked as the core's typed settings (`BacktestSettings`, `SweepSettings`: the model the
+command line and YAML configs build too); submitting then asks the research actor, which resolves the data,
+strategies and grid (a 422 names the field) and stores the job before any work starts; status and results are
+read from the job's row in PostgreSQL, so any gateway replica can answer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import ValidationError
 
 from actors.research import RESEARCH, datasets
 from serve_apps.errors import ERROR_RESPONSES, ApiError
@@ -16,6 +19,7 @@ from serve_apps.schemas import BacktestRequest, JobOut, JobResults, SweepRequest
 from serve_apps.security import Principal, need, services
 from serve_apps.services import Services
 from trading.auth import Scope
+from trading.backtest.settings import BacktestSettings, SweepSettings, settings_error
 from trading.storage import ResearchJobRow, ResearchJobStore
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, tags=["research"])
@@ -45,7 +49,12 @@ async def _find(svc: Services, kind: Kind, job_id: str) -> ResearchJobRow:
     return row
 
 
-async def _submit(svc: Services, who: Principal, kind: Kind, request: dict[str, Any]) -> Any:
+async def _submit(svc: Services, who: Principal, kind: Kind, body: BacktestRequest | SweepRequest) -> Any:
+    request = body.model_dump(mode="json", exclude_unset=True)
+    try:
+        (BacktestSettings if kind == "backtest" else SweepSettings).model_validate(request)
+    except ValidationError as exc:
+        raise settings_error(exc) from None  # a ConfigError: 422 naming the field
     return await svc.call(RESEARCH, "submit", kind, request, who.key_id)
 
 
@@ -59,14 +68,14 @@ async def research_datasets(_: Read) -> Any:
 async def submit_backtest(body: BacktestRequest, svc: Svc, who: Trade) -> Any:
     """Run one backtest on the cluster. Validated first (unknown strategy or parameter, missing data: 422
     naming the field); 202 with the queued job, then poll GET /v1/backtests/{job_id}."""
-    return await _submit(svc, who, "backtest", body.model_dump(mode="json", exclude_unset=True))
+    return await _submit(svc, who, "backtest", body)
 
 
 @router.post("/sweeps", response_model=JobOut, status_code=202)
 async def submit_sweep(body: SweepRequest, svc: Svc, who: Trade) -> Any:
     """Run a parameter sweep (data x strategies x grid) on Ray Data. Validated first (unknown strategy or
     parameter, bad grid, too many cells: 422 naming the field); 202 with the queued job."""
-    return await _submit(svc, who, "sweep", body.model_dump(mode="json", exclude_unset=True))
+    return await _submit(svc, who, "sweep", body)
 
 
 @router.get("/backtests", response_model=list[JobOut])
