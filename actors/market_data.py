@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -92,8 +93,9 @@ class MarketDataActor:
         del history[:-HISTORY_CAP]
         venues = [self._actor(name) for name in self.venues.get(instrument_id, [])]
         # 1. the venues match on the bar; their fills reach the strategies before the strategies see it
-        await asyncio.gather(*(call_with_retry(lambda v=v: v.on_bar.remote(instrument_id, bar), "venue bar")
-                               for v in venues))
+        await asyncio.gather(
+            *(call_with_retry(functools.partial(v.on_bar.remote, instrument_id, bar), "venue bar") for v in venues)
+        )
         await asyncio.gather(*(call_with_retry(v.settled.remote, "venue settled") for v in venues))
         # 2. the order manager marks it, then every strategy of the instrument steps it (and sends its orders)
         oms = self._actor(self.order_manager)

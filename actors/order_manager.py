@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ import ray
 from actors import RISK, broker_name, strategy_name
 from actors.storage import ActorStorage, EventPublisher, call_with_retry
 from trading.brokers.protocol import ExecutionReport
+from trading.data.bars import Bar
 from trading.live import BufferedJournal, InMemoryJournal, OrderManager
 from trading.live.durable import fill_row, order_row, position_row
 from trading.live.oms import EXTERNAL
@@ -37,6 +39,7 @@ from trading.messages import (
     CancelOrder,
     Message,
     OrderFilled,
+    OrderRejected,
     PositionChanged,
     ReconciliationMismatch,
     SubmitOrder,
@@ -46,11 +49,12 @@ from trading.model.instruments import Instrument
 from trading.model.orders import Order, OrderSide, OrderStatus, OrderType
 from trading.risk.rules import RiskEngine, RiskGate
 from trading.storage import FillRow, OrderRow, PositionRow
-from trading.data.bars import Bar
 
 log = logging.getLogger(__name__)
 MANUAL = StrategyId("manual")  # the owner of a person's orders through the gateway
 FLATTEN = "flatten"
+MISSING_LOOKUPS = 3
+MISSING_AFTER_S = 10.0
 
 
 @ray.remote
@@ -89,6 +93,7 @@ class OrderManagerActor:
         self.publisher: EventPublisher | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.flatten_seq = 0
+        self.missing: dict[ClientOrderId, tuple[float, int]] = {}  # in doubt and not at the venue: (since, lookups)
         self._handles: dict[str, Any] = {}
 
     def _fresh(self) -> OrderManager:
@@ -155,6 +160,8 @@ class OrderManagerActor:
         report = await call_with_retry(lambda: actor.reconcile.remote(0, ours), "broker reconcile")
         async with self.lock:
             booked = self.oms.reconcile(report, broker, self._after_ts(None))
+            booked += self._give_up_on_missing(broker, {r.client_order_id for r in report.looked_up}
+                                               | {r.client_order_id for r in report.open_orders})
             await self._persist(booked)
         self.reconciliations += 1
         await self._hand_out([e for e in booked if not isinstance(e, ReconciliationMismatch)])
@@ -191,6 +198,28 @@ class OrderManagerActor:
             await self._persist(booked)
         return booked
 
+    def _give_up_on_missing(self, broker: str, at_venue: set[ClientOrderId]) -> list[Message]:
+        """An order whose write went unanswered stays `submitted` while the venue may still get it. Once the
+        venue has said it does not know the order in `MISSING_LOOKUPS` reconciliations over at least
+        `MISSING_AFTER_S`, it is closed as never having reached the venue (should the venue report it after all,
+        its fills are still booked)."""
+        booked: list[Message] = []
+        now = time.monotonic()
+        for order in self.oms.in_doubt(broker):
+            cid = order.client_order_id
+            if cid in at_venue:
+                self.missing.pop(cid, None)
+                continue
+            first, misses = self.missing.get(cid, (now, 0))
+            self.missing[cid] = (first, misses + 1)
+            if misses + 1 >= MISSING_LOOKUPS and now - first >= MISSING_AFTER_S:
+                del self.missing[cid]
+                lookups = misses + 1
+                reason = f"NOT_AT_VENUE: {broker} did not know this order in {lookups} lookups over {now - first:.0f}s"
+                rejected = OrderRejected(cid, order.strategy_id, order.instrument_id, self._after_ts(None), reason)
+                booked += [rejected, *self.oms.apply([rejected], self._after_ts(order.instrument_id))]
+        return booked
+
     async def _reconcile_later(self, broker: str) -> None:
         with contextlib.suppress(Exception):
             await self.reconcile_broker(broker)
@@ -219,7 +248,7 @@ class OrderManagerActor:
                 strategy = self._actor(strategy_name(owner))
             except ValueError:
                 continue  # not a running strategy (stopped, or a flatten of a removed one)
-            await call_with_retry(lambda s=strategy, m=mine: s.on_events.remote(m), f"strategy {owner} events")
+            await call_with_retry(functools.partial(strategy.on_events.remote, mine), f"strategy {owner} events")
 
     def _owner(self, event: Message) -> StrategyId | None:
         if isinstance(event, OrderFilled):
@@ -281,7 +310,7 @@ class OrderManagerActor:
         for strategy_id, instrument_id, quantity in positions:
             broker = self._broker_of(strategy_id, instrument_id)
             sent.append(await self._flatten_one(StrategyId(strategy_id), instrument_id, quantity, broker, reason))
-        for (account, instrument_id), position in list(self.oms.account_positions.items()):
+        for account, instrument_id in list(self.oms.account_positions):
             left = self.oms.account_position(instrument_id, account)
             if left != 0:
                 sent.append(await self._flatten_one(StrategyId(FLATTEN), instrument_id, left, account, reason))
@@ -423,7 +452,7 @@ class OrderManagerActor:
         await self._ready()
         rows = []
         for order in self.oms.orders.values():
-            if status == "open" and not order.is_open or status == "closed" and not order.is_closed:
+            if (status == "open" and not order.is_open) or (status == "closed" and not order.is_closed):
                 continue
             if status not in (None, "open", "closed") and order.status.value != status:
                 continue

@@ -99,8 +99,8 @@ class RuntimeActor:
         market_data = MarketDataActor.options(**self._options(MARKET_DATA)).remote(ns)  # type: ignore[attr-defined]
         self.children[MARKET_DATA] = market_data
         if spec.replay_instrument is not None:
-            for broker in paper:
-                await market_data.match_on.remote(spec.replay_instrument.id, broker_name(broker))
+            for paper_broker in paper:
+                await market_data.match_on.remote(spec.replay_instrument.id, broker_name(paper_broker))
         await self.children[ORDER_MANAGER].start.remote()
         for entry in config.strategies:
             await self._start_strategy(entry, None)

@@ -10,6 +10,7 @@ where it received it before and sending nothing again, so it resumes in the stat
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -116,10 +117,8 @@ class StrategyActor:
             if not step.commands:
                 return stepped
             commands, bar_ts = step.commands, step.bar_ts or 0
-            answers = await call_with_retry(
-                lambda c=commands, t=bar_ts: oms.execute.remote(host.strategy_id, c, self.broker, t),
-                "order manager execute",
-            )
+            execute = functools.partial(oms.execute.remote, host.strategy_id, commands, self.broker, bar_ts)
+            answers = await call_with_retry(execute, "order manager execute")
             if received is not None:
                 orders = sum(isinstance(c, SubmitOrder) for c in commands)
                 if orders:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from benchmarks import backtest_vs_backtrader, gateway, ml_training, portfolio_risk, runtime, sweep_vs_vectorbt
+from benchmarks import backtest_vs_backtrader, gateway, ml_training, portfolio_risk, sweep_vs_vectorbt
 
 
 def main() -> None:
@@ -16,7 +16,6 @@ def main() -> None:
     sweep_vs_vectorbt.main()
     ml_training.main()
     portfolio_risk.main()
-    runtime.main()
     gateway.main()
 
 

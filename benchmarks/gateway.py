@@ -281,14 +281,28 @@ def serve_on_uvicorn() -> None:
     uvicorn.run(app, host="127.0.0.1", port=config["port"], log_level="warning")
 
 
+def _spec(namespace: str, database_url: str | None, redis_url: str) -> tuple[Any, Any]:
+    """The demo's paper runtime with its first two strategies; the benchmark hands out the bars itself."""
+    import dataclasses
+
+    from dto.runtime import DEMO_CONFIG, runtime_spec
+    from trading.live.config import load_runtime_config
+
+    config = load_runtime_config(DEMO_CONFIG)
+    config = config.model_copy(update={"strategies": config.strategies[:2]})
+    spec = runtime_spec(config, namespace=namespace, run_id=namespace, database_url=database_url,
+                        redis_url=redis_url)
+    return dataclasses.replace(spec, replay_series=None), spec.replay_series
+
+
 def main() -> dict[str, float]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
     from ray import serve
 
-    from actors import MARKET_DATA, ORCHESTRATOR
-    from actors.orchestrator import OrchestratorActor
-    from dto.run import DEFAULT_STRATEGIES, admin_key, runtime_spec
+    from actors import MARKET_DATA
+    from dto.run import admin_key
+    from dto.runtime import start_runtime
     from serve_apps.gateway import build
     from serve_apps.ingress import ingress_environment, remove_ingress_files
     from trading.storage import start_storage
@@ -306,16 +320,14 @@ def main() -> dict[str, float]:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     # The order manager keeps its journal in memory here, so the rounds measure the gateway (Serve against
     # uvicorn) and not the database; the durable runtime `dto run` starts is measured after them (`actors`).
-    spec, series = runtime_spec(namespace=namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=servers.redis_url)
-    orchestrator: Any = OrchestratorActor.options(  # type: ignore[attr-defined]
-        name=ORCHESTRATOR, namespace=namespace, num_cpus=0
-    ).remote(spec)
+    spec, series = _spec(namespace, None, servers.redis_url)
+    orchestrator: Any = None
     uvicorn_process: subprocess.Popen[bytes] | None = None
     try:
         key, _ = asyncio.run(admin_key(servers.database_url))  # migrates the database: before the runtime starts
-        ray.get(orchestrator.start.remote())
+        orchestrator = start_runtime(spec)
         market_data = ray.get_actor(MARKET_DATA, namespace=namespace)
-        ray.get(market_data.publish.remote(spec.instrument.id, [series.bar(i) for i in range(60)]))
+        ray.get(market_data.publish.remote(spec.replay_instrument.id, [series.bar(i) for i in range(60)]))
         settings = {"namespace": namespace, "database_url": servers.database_url, "redis_url": servers.redis_url,
                     "rate_limit": 1_000_000, "jwt_secret": "bench"}
         port, uv_port = free_port(), free_port()
@@ -341,28 +353,26 @@ def main() -> dict[str, float]:
             rounds.append(measured)
         serve.shutdown()
         on_actors = {
-            "positions": asyncio.run(_direct(namespace, spec.instrument.id, GETS, order=False)),
-            "orders": asyncio.run(_direct(namespace, spec.instrument.id, ORDERS, order=True)),
+            "positions": asyncio.run(_direct(namespace, spec.replay_instrument.id, GETS, order=False)),
+            "orders": asyncio.run(_direct(namespace, spec.replay_instrument.id, ORDERS, order=True)),
         }
         ray.get(orchestrator.shutdown.remote())
         durable_namespace = f"{namespace}-durable"
-        durable_spec, _ = runtime_spec(
-            namespace=durable_namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=servers.redis_url,
-            database_url=servers.database_url, run_id=durable_namespace,
-        )
-        orchestrator = OrchestratorActor.options(
-            name=ORCHESTRATOR, namespace=durable_namespace, num_cpus=0
-        ).remote(durable_spec)
-        ray.get(orchestrator.start.remote())
+        ray.kill(orchestrator)
+        durable_spec, _ = _spec(durable_namespace, servers.database_url, servers.redis_url)
+        orchestrator = start_runtime(durable_spec)
         durable_market = ray.get_actor(MARKET_DATA, namespace=durable_namespace)
-        ray.get(durable_market.publish.remote(spec.instrument.id, [series.bar(i) for i in range(60)]))
-        on_actors["durable orders"] = asyncio.run(_direct(durable_namespace, spec.instrument.id, ORDERS, order=True))
+        ray.get(durable_market.publish.remote(spec.replay_instrument.id, [series.bar(i) for i in range(60)]))
+        on_actors["durable orders"] = asyncio.run(
+            _direct(durable_namespace, spec.replay_instrument.id, ORDERS, order=True)
+        )
     finally:
         if uvicorn_process is not None:
             uvicorn_process.terminate()
             uvicorn_process.wait(30)
-        ray.get(orchestrator.shutdown.remote())
-        ray.kill(orchestrator)
+        if orchestrator is not None:
+            ray.get(orchestrator.shutdown.remote())
+            ray.kill(orchestrator)
         ray.shutdown()
         servers.stop()
         remove_ingress_files(ingress_env)

@@ -57,6 +57,11 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def resolve_id(strategy: str) -> str:
+    """The id a paper run's strategy trades under: its name (the part after ':' of an import path)."""
+    return strategy.rpartition(":")[2][:24] or "strategy"
+
+
 def run_paper(args: argparse.Namespace) -> dict[str, Any]:
     from strategies import resolve_strategy
     from trading.backtest.runner import build_instrument
@@ -122,34 +127,33 @@ def _run_on_ray(
 ) -> dict[str, Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
-
     from actors import ORDER_MANAGER, broker_name
-    from actors.orchestrator import OrchestratorActor, RuntimeSpec, StrategySpec
+    from actors.runtime import RuntimeActor, RuntimeSpec
     from trading.backtest.engine import fill_row
+    from trading.live.config import parse_runtime_config
 
     started_ray = False
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False, num_cpus=max(4, os.cpu_count() or 1))
         started_ray = True
     namespace = f"paper-{uuid.uuid4().hex[:8]}"
+    config = parse_runtime_config({
+        "brokers": [{"name": "paper", "kind": "paper", "cash": str(spec.cash), "currency": instrument.currency}],
+        "replay": {"data": spec.data, "instrument": str(instrument.id), "speed": args.speed},
+        "strategies": [{"id": resolve_id(spec.strategy), "strategy": spec.strategy, "params": spec.params,
+                        "instrument": str(instrument.id), "broker": "paper", "size": str(spec.size)}],
+    })
     runtime = RuntimeSpec(
-        instrument=instrument,
-        strategies=[StrategySpec(spec.strategy, strategy_params)],
-        starting_cash=Decimal(spec.cash),
-        sim=sim,
-        bar_interval_ns=interval,
-        namespace=namespace,
-        database_url=database_url,
-        redis_url=redis_url,
-        run_id=run_id,
+        config=config, namespace=namespace, run_id=run_id, database_url=database_url, redis_url=redis_url,
+        replay_instrument=instrument, replay_series=series, sim=sim, bar_interval_ns=interval or 60_000_000_000,
     )
-    orchestrator = OrchestratorActor.options(namespace=namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
+    orchestrator = RuntimeActor.options(namespace=namespace, num_cpus=0).remote(runtime)  # type: ignore[attr-defined]
     try:
-        ray.get(orchestrator.start.remote())
         began = time.perf_counter()
-        ray.get(orchestrator.replay.remote(series, args.batch, args.speed))
+        ray.get(orchestrator.start.remote())
+        ray.get(orchestrator.wait_replay.remote())
         elapsed = time.perf_counter() - began
-        broker = ray.get_actor(broker_name(runtime.broker), namespace=namespace)
+        broker = ray.get_actor(broker_name("paper"), namespace=namespace)
         oms = ray.get_actor(ORDER_MANAGER, namespace=namespace)
         fills: list[Any] = ray.get(broker.fills.remote())
         account = ray.get(broker.account.remote())

@@ -1,10 +1,11 @@
-"""`dto run [--config FILE]`: the runtime a config file declares, with the gateway, in one process tree.
+"""`dto run [--config FILE]`: the runtime a config file declares, and the gateway, in one process tree.
 
 Local Ray (or `--address` to join a cluster), DTO_HOME's embedded PostgreSQL and Redis (or DATABASE_URL /
 REDIS_URL), the runtime's actors from the config (brokers, strategies, risk; events published to Redis for the
 gateway's stream), the research actor (backtests and sweeps submitted through the API), and the gateway on Ray
-Serve. Without `--config`, `configs/demo.yaml`: a paper account replaying a real S&P 500 session. Prints the URL, the docs, and an admin API key for this session
-(revoked at exit). Ctrl-C or SIGTERM stops what this command started, and nothing else.
+Serve. Without `--config`, `configs/demo.yaml`: a paper account replaying a real S&P 500 session. Prints the
+URL, the docs, and an admin API key for this session (revoked at exit). Ctrl-C or SIGTERM stops what this
+command started, and nothing else.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sys
 import threading
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from trading.config import dto_home, external_urls
+
 
 async def admin_key(database_url: str) -> tuple[str, str]:
     """A new admin API key (migrating the database first): (the key, its id)."""

@@ -5,6 +5,7 @@ Redis), the research actor, API keys per scope, and one real Serve deployment of
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import time
@@ -118,27 +119,26 @@ def keys(storage: Storage) -> dict[str, str]:
 def runtime(ray_session: None, storage: Storage, keys: dict[str, str]) -> Iterator[Runtime]:
     import ray
 
-    from actors import ORCHESTRATOR, actor_options
-    from actors.orchestrator import OrchestratorActor
+    from actors import actor_options
     from actors.research import RESEARCH, ResearchActor
-    from dto.run import DEFAULT_STRATEGIES, runtime_spec
+    from dto.runtime import DEMO_CONFIG, runtime_spec, start_runtime
+    from trading.live.config import load_runtime_config
 
     namespace = f"gw-{uuid.uuid4().hex[:8]}"
-    spec, series = runtime_spec(
-        namespace=namespace, strategies=DEFAULT_STRATEGIES[:2], redis_url=storage.redis.redis_url
-    )
-    orchestrator = OrchestratorActor.options(  # type: ignore[attr-defined]
-        name=ORCHESTRATOR, namespace=namespace, num_cpus=0
-    ).remote(spec)
-    ray.get(orchestrator.start.remote())
+    config = load_runtime_config(DEMO_CONFIG)
+    config = config.model_copy(update={"strategies": config.strategies[:2]})
+    spec = runtime_spec(config, namespace=namespace, run_id=namespace, redis_url=storage.redis.redis_url)
+    series = spec.replay_series
+    # The tests hand out bars themselves (`Runtime.advance`), through the same market-data path as a replay.
+    runtime_handle = start_runtime(dataclasses.replace(spec, replay_series=None))
     research = ResearchActor.options(**actor_options(RESEARCH, namespace)).remote(  # type: ignore[attr-defined]
         storage.database_url
     )
-    rt = Runtime(namespace, orchestrator, research, series, str(spec.instrument.id))
+    rt = Runtime(namespace, runtime_handle, research, series, str(spec.replay_instrument.id))
     rt.advance(60)
     yield rt
-    ray.get(orchestrator.shutdown.remote())
-    ray.kill(orchestrator)
+    ray.get(runtime_handle.shutdown.remote())
+    ray.kill(runtime_handle)
     ray.kill(research, no_restart=True)
 
 

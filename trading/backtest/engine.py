@@ -187,12 +187,18 @@ class BacktestEngine:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> BacktestResult:
-        # Everything alive before the run (modules, data, Ray, pandas) is moved out of the collector's
-        # reach, so the cyclic GC only scans what the run allocates: about 6% of a fill-heavy run.
+        # The cyclic GC is off for the run: a fill-heavy run allocates a few objects per bar and keeps nearly
+        # all of them (orders, fills, trades) until it ends, so the young-generation passes it would trigger
+        # every 700 allocations find nothing to free, yet cost about 10% of the run. Everything alive before
+        # the run is frozen as well, so the collection when it is re-enabled does not rescan it.
+        enabled = gc.isenabled()
         gc.freeze()
+        gc.disable()
         try:
             return self._run()
         finally:
+            if enabled:
+                gc.enable()
             gc.unfreeze()
 
     def _run(self) -> BacktestResult:

@@ -61,7 +61,13 @@ async def submit_once(
     try:
         return await retry_read(lookup_with_timeouts, backoff=lookup_backoff, what=f"lookup {order.client_order_id}")
     except _Absent:
-        return rejected_report(order, f"not at {venue} after submit failed ({cause}); never resent")
+        # Not found yet is not "rejected": the request may still be on its way. The caller books it as unknown
+        # and reconciliation settles it.
+        raise OrderStateUnknown(
+            f"{venue}: submit of {order.client_order_id} unanswered ({cause}) and not found yet",
+            venue=venue,
+            client_order_id=order.client_order_id,
+        ) from None
     except RetryLater as exc:
         raise OrderStateUnknown(
             f"{venue}: submit of {order.client_order_id} unanswered and lookup failed: {exc}",

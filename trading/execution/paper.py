@@ -44,6 +44,7 @@ from trading.model.instruments import Accounting, Instrument
 from trading.model.orders import Order
 from trading.sim.models import SimConfig
 from trading.sim.sessions import NS_PER_MINUTE, bar_session_state
+from trading.sim.venue import SimulatedVenue
 
 HISTORY_BARS = 20_000  # bars kept per instrument for `history` (warm-up of a strategy added later)
 
@@ -83,7 +84,7 @@ class PaperExecutionClient:
         for instrument in instruments:
             self.ledger.register(instrument)
             self.markets[instrument.id] = _Market(instrument)
-        self.books: dict[str, Any] = {}  # strategy id -> its SimulatedVenue (imported lazily below)
+        self.books: dict[str, SimulatedVenue] = {}  # strategy id -> its own book
         self.owner_of: dict[ClientOrderId, str] = {}
         self.fills: list[Fill] = []
         self.reports: asyncio.Queue[ExecutionReport] = asyncio.Queue()
@@ -211,7 +212,7 @@ class PaperExecutionClient:
         """The paper venue has no feed of its own: bars reach it through `on_bar`."""
         return _nothing()
 
-    async def execution_reports(self) -> AsyncIterator[ExecutionReport]:  # type: ignore[override]
+    async def execution_reports(self) -> AsyncIterator[ExecutionReport]:
         while True:
             yield await self.reports.get()
 
@@ -259,9 +260,7 @@ class PaperExecutionClient:
         if self.journal is not None and not self._replaying:
             self.journal.append(self.stream, kind, payload)
 
-    def _book(self, owner: str) -> Any:
-        from trading.sim.venue import SimulatedVenue
-
+    def _book(self, owner: str) -> SimulatedVenue:
         book = self.books.get(owner)
         if book is None:
             # Trade ids stay unique across books: each book's venue name carries its owner.

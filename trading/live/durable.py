@@ -7,6 +7,7 @@ database; `data` keeps the plain ids.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from trading.model.fills import Fill
 from trading.model.orders import Order

@@ -21,8 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from trading.brokers.protocol import ExecutionReport, OrderReport, ReconciliationReport
-from trading.execution.reports import events_for_report
 from trading.data.bars import Bar
+from trading.execution.reports import events_for_report
 from trading.live.journal import Journal, JournalEntryLike
 from trading.live.order_events import apply_order_event, event_order_id, fresh_copy, state_copy
 from trading.messages import (
@@ -31,15 +31,14 @@ from trading.messages import (
     OrderCanceled,
     OrderDenied,
     OrderFilled,
-    OrderRejected,
     OrderSubmitted,
     PositionChanged,
     ReconciliationMismatch,
     message_from_dict,
 )
+from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
 from trading.model.instruments import Instrument
-from trading.model.fills import Fill
 from trading.model.orders import Order, OrderStatus, OrderType
 from trading.model.positions import Position
 
@@ -328,7 +327,7 @@ class OrderManager:
             reason = "RECONCILED: the venue has no record of this order"
             canceled = OrderCanceled(order.client_order_id, order.strategy_id, order.instrument_id, ts, reason)
             self._record(canceled, after_ts, _event_key(canceled))
-            detail = {"client_order_id": order.client_order_id}
+            detail: dict[str, Any] = {"client_order_id": order.client_order_id}
             out += [canceled, self._mismatch("order_not_at_venue", detail, ts, order.client_order_id)]
         for venue_order in venue_open.values():
             out += self.on_report(ExecutionReport(venue_order), account_id, after_ts)

@@ -99,7 +99,12 @@ async def write(client: ExecutionClient, command: Message) -> VenueAnswer:
     """Send one command to a venue and say what came of it. Never resends blindly: a write without an answer
     (timeout, 5xx) is looked up by client order id; only a write the venue refused for its rate limit (429: it
     did not take the order) is sent again, after the wait it asked for."""
-    cid = command.order.client_order_id if isinstance(command, SubmitOrder) else getattr(command, "client_order_id")
+    if isinstance(command, SubmitOrder):
+        cid = command.order.client_order_id
+    elif isinstance(command, CancelOrder | ReplaceOrder):
+        cid = command.client_order_id
+    else:
+        raise TypeError(f"not an order command: {type(command).__name__}")
     for attempt in range(RATE_LIMIT_RESENDS + 1):
         try:
             return VenueAnswer(await _send(client, command))

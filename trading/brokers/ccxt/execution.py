@@ -547,11 +547,36 @@ class CcxtBroker:
         last: dict[str, int] = dict.fromkeys(symbols, -1)  # symbol -> open ms of the last bar emitted
         tasks: dict[asyncio.Task[Any], str] = {}
         failures = 0
+
+        def events(symbol: str, rows: list[list[Any]]) -> list[BarEvent]:
+            market_id = str(markets[symbol]["id"])
+            out: list[BarEvent] = []
+            for row in rows:
+                start = int(row[0]) if row and row[0] is not None else -1
+                if start <= last[symbol]:
+                    closed.discard((market_id, start))
+                    continue  # a bar already emitted (or older): each bar once
+                if self._checked_bar(row) is None:
+                    continue
+                previous = forming.get(symbol)
+                if previous is not None and int(previous[0]) < start:
+                    out.append(self._bar_event(symbol, previous, last))  # a later candle closed it
+                forming[symbol] = row
+                if (market_id, start) in closed:
+                    closed.discard((market_id, start))
+                    del forming[symbol]
+                    out.append(self._bar_event(symbol, row, last))
+            return out
+
         try:
             while True:
                 for symbol in symbols:
                     if symbol not in tasks.values():
                         tasks[asyncio.ensure_future(self.exchange.watch_ohlcv(symbol, "1m"))] = symbol
+                    # ccxt wakes only a watch already waiting: a candle that came while none was (this
+                    # generator was yielding) sits in its cache until the next message, so look there too.
+                    for event in events(symbol, list(self._cached_candles(symbol))):
+                        yield event
                 done, _ = await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     symbol = tasks.pop(task)
@@ -560,31 +585,21 @@ class CcxtBroker:
                     except ccxt.BaseError as exc:
                         failures += 1
                         wait = self._stream_backoff.delay(min(failures, 6))
-                        log.warning(
-                            "%s candles of %s dropped (%s); re-watching in %.2fs", self.venue, symbol, exc, wait
-                        )
+                        log.warning("%s candles of %s dropped (%s); re-watch in %.2fs", self.venue, symbol, exc, wait)
                         await asyncio.sleep(wait)
                         continue
                     failures = 0
-                    market_id = str(markets[symbol]["id"])
-                    for row in candles:
-                        start = int(row[0]) if row and row[0] is not None else -1
-                        if start <= last[symbol]:
-                            continue  # a bar already emitted (or older): each bar once
-                        bar = self._checked_bar(row)
-                        if bar is None:
-                            continue
-                        previous = forming.get(symbol)
-                        if previous is not None and int(previous[0]) < start:
-                            yield self._bar_event(symbol, previous, last)  # a later candle closed it
-                        forming[symbol] = row
-                        if (market_id, start) in closed:
-                            closed.discard((market_id, start))
-                            del forming[symbol]
-                            yield self._bar_event(symbol, row, last)
+                    tasks[asyncio.ensure_future(self.exchange.watch_ohlcv(symbol, "1m"))] = symbol
+                    for event in events(symbol, candles):
+                        yield event
         finally:
             for task in tasks:
                 task.cancel()
+
+    def _cached_candles(self, symbol: str) -> list[list[Any]]:
+        """ccxt.pro's candle cache for `symbol` (`exchange.ohlcvs`, part of its documented watch API)."""
+        cache = (getattr(self.exchange, "ohlcvs", None) or {}).get(symbol) or {}
+        return list(cache.get("1m") or [])
 
     def _bar_event(self, symbol: str, row: list[Any], last: dict[str, int]) -> BarEvent:
         last[symbol] = int(row[0])
