@@ -127,6 +127,7 @@ def _run_on_ray(
 ) -> dict[str, Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
+
     from actors import ORDER_MANAGER, broker_name
     from actors.runtime import RuntimeActor, RuntimeSpec
     from trading.backtest.engine import fill_row
