@@ -124,7 +124,7 @@ class BinanceSpotEmulator:
                 symbol, base + quote, base, quote, instrument, exchange.bar_interval_ns(symbol) // wire.NS_PER_MS
             )
         self._by_symbol = {m.symbol: m for m in self.markets.values()}
-        self.order_posts: Counter[str] = Counter()  # order POSTs per newClientOrderId (tests: sent once?)
+        self.order_posts: Counter[str] = Counter()  # order POSTs that arrived, per newClientOrderId
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in arrival order
         self._faults = _Faults()
         self._ids_lock = threading.Lock()  # the id maps are read by REST handlers and written by listeners
@@ -324,6 +324,11 @@ class BinanceSpotEmulator:
             if path.startswith(("/ws", "/stream")):
                 return await self._market_stream(request)
         self.requests.append((request.method, path))
+        query = request.query_string
+        body = (await request.read()).decode()
+        if (request.method, path) == ("POST", "/api/v3/order"):
+            # Counted on arrival, refused or not: tests check that the client sent each order once.
+            self.order_posts[wire.params_of(query, body).get("newClientOrderId", "")] += 1
         try:
             if self._faults.rate_limited > 0:
                 self._faults.rate_limited -= 1
@@ -334,8 +339,6 @@ class BinanceSpotEmulator:
             handler = self._routes().get((request.method, path))
             if handler is None:
                 raise BinanceError(404, -1000, f"Unknown endpoint {request.method} {path}")
-            query = request.query_string
-            body = (await request.read()).decode()
             return web.json_response(await handler(request, query, body))
         except BinanceError as exc:
             return web.json_response(exc.body, status=exc.status, headers=exc.headers)
@@ -429,7 +432,6 @@ class BinanceSpotEmulator:
         params = self._signed(request, query, body)
         market = self._market(params)
         coid = params.get("newClientOrderId") or f"emu-{next(self._order_seq)}"
-        self.order_posts[coid] += 1
         order = self._order_from(params, market, ClientOrderId(coid))
         if self.exchange.order(coid) is not None or coid in self._refused:
             raise BinanceError.of(400, wire.DUPLICATE_ORDER)

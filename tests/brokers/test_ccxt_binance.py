@@ -20,7 +20,7 @@ from trading.brokers.ccxt.config import CcxtConfig
 from trading.brokers.ccxt.execution import CcxtBroker, build_exchange
 from trading.brokers.credentials import Secret
 from trading.brokers.errors import RateLimited
-from trading.brokers.protocol import TradeEvent
+from trading.brokers.protocol import BarEvent
 from trading.brokers.retry import Backoff
 from trading.errors import ConfigError, FixRequest, OrderStateUnknown, RetryLater, StopTrading
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
@@ -48,7 +48,7 @@ def config(server: VenueServer, *, sandbox: bool = True, timeout: float = 2.0, *
 
 def broker(server: VenueServer, **kwargs: Any) -> CcxtBroker:
     server.json("GET", "/api/v3/exchangeInfo", EXCHANGE_INFO)
-    return CcxtBroker(config(server, **kwargs), read_backoff=FAST, lookup_backoff=FAST)
+    return CcxtBroker(config(server, **kwargs), read_backoff=FAST, stream_backoff=FAST)
 
 
 def order(quantity: str, price: str | None = None, symbol: str = "LTC/USDT") -> Order:
@@ -228,27 +228,41 @@ class BinanceOrderBook:
         return Reply(200, dict(found, time=found["transactTime"], updateTime=found["transactTime"]))
 
 
-def test_timed_out_create_is_looked_up_never_resent(server: VenueServer) -> None:
+def test_timed_out_create_is_state_unknown_then_found_by_client_order_id_never_resent(server: VenueServer) -> None:
     book = BinanceOrderBook(server, Reply(delay=1.5), store=True)
     b = broker(server, timeout=0.3)
-    report = run(b, b.submit_order(order("0.2", "50")))
-    assert book.posts[COID] == 1
-    assert report.status is OrderStatus.ACCEPTED and report.client_order_id == COID
+
+    async def scenario() -> Any:
+        with pytest.raises(OrderStateUnknown) as caught:
+            await b.submit_order(order("0.2", "50"))
+        return caught.value, await b.get_order(COID)
+
+    error, report = run(b, scenario())
+    assert error.client_order_id == COID and book.posts[COID] == 1
+    assert report is not None and report.status is OrderStatus.ACCEPTED and report.client_order_id == COID
 
 
-def test_5xx_create_with_no_order_at_the_exchange_ends_rejected(server: VenueServer) -> None:
-    book = BinanceOrderBook(server, Reply(502, text="<html>bad gateway</html>"), store=False)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(502, text="<html>bad gateway</html>"),
+        Reply(503, {"code": -1000, "msg": "Unknown error, please check your request or try again later."}),
+        Reply(500, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}),
+        Reply(400, {"code": -1007, "msg": "Timeout waiting for response from backend server."}),
+    ],
+    ids=["502-html", "503-unknown", "500-internal", "1007-timeout"],
+)
+def test_5xx_or_unknown_status_on_create_is_state_unknown_and_not_resent(server: VenueServer, reply: Reply) -> None:
+    book = BinanceOrderBook(server, reply, store=False)
     b = broker(server)
-    report = run(b, b.submit_order(order("0.2", "50")))
-    assert book.posts[COID] == 1 and report.status is OrderStatus.REJECTED
 
+    async def scenario() -> Any:
+        with pytest.raises(OrderStateUnknown):
+            await b.submit_order(order("0.2", "50"))
+        return await b.get_order(COID)
 
-def test_create_and_lookup_unreachable_raises_order_state_unknown(server: VenueServer) -> None:
-    BinanceOrderBook(server, Reply(503, text="unavailable"), store=False)
-    server.route("GET", "/api/v3/order", Reply(503, text="unavailable"))
-    b = broker(server)
-    with pytest.raises(OrderStateUnknown):
-        run(b, b.submit_order(order("0.2", "50")))
+    assert run(b, scenario()) is None  # the caller's lookup: this venue never took it
+    assert book.posts[COID] == 1 and len(server.calls("GET", "/api/v3/order")) == 1
 
 
 def test_429_on_create_is_rate_limited_and_not_looked_up(server: VenueServer) -> None:
@@ -308,45 +322,41 @@ def test_config_names_the_wrong_key_and_masks_secrets(server: VenueServer) -> No
     assert "binance-secret-value" not in repr(broker(server))
 
 
-def test_trades_stream_through_watch_trades_and_rewatches_after_a_drop(server: VenueServer) -> None:
+def _kline(start_ms: int, close: str, closed: bool) -> dict[str, Any]:
+    """A `<symbol>@kline_1m` event in Binance's documented shape."""
+    k = {"t": start_ms, "T": start_ms + 59_999, "s": "LTCUSDT", "i": "1m", "f": 1, "L": 2, "o": "55.10"}
+    k |= {"c": close, "h": "55.90", "l": "55.00", "v": "12.5", "n": 2, "x": closed, "q": "690", "V": "1", "Q": "55"}
+    return {"e": "kline", "E": start_ms + 59_999, "s": "LTCUSDT", "k": k}
+
+
+def test_bars_stream_once_per_closed_candle_and_rewatch_after_a_drop(server: VenueServer) -> None:
     connections: list[Any] = []
+    minute = 1_700_000_040_000
 
     async def stream(ws: web.WebSocketResponse, _: Recorded) -> None:
         connections.append(ws)
         subscribe = await receive_json(ws)
-        assert subscribe["method"] == "SUBSCRIBE" and subscribe["params"] == ["ltcusdt@trade"]
+        assert subscribe["method"] == "SUBSCRIBE" and subscribe["params"] == ["ltcusdt@kline_1m"]
         await ws.send_str(json.dumps({"result": None, "id": subscribe["id"]}))
-        trade_id = len(connections)
-        await ws.send_str(
-            json.dumps(
-                {
-                    "e": "trade",
-                    "E": 1700000000000 + trade_id,
-                    "s": "LTCUSDT",
-                    "t": trade_id,
-                    "p": f"55.3{trade_id}",
-                    "q": "0.423",
-                    "T": 1700000000000 + trade_id,
-                    "m": False,
-                    "M": True,
-                }
-            )
-        )
         if len(connections) == 1:
-            await asyncio.sleep(0.1)
+            for close, closed in (("55.20", False), ("55.30", False), ("55.31", True), ("55.31", True)):
+                await ws.send_str(json.dumps(_kline(minute, close, closed)))  # updates, the close, a repeat
+                await asyncio.sleep(0.02)
             await ws.close()
             return
-        async for _ in ws:
+        await ws.send_str(json.dumps(_kline(minute + 60_000, "55.40", False)))
+        await ws.send_str(json.dumps(_kline(minute + 120_000, "55.50", False)))  # closes the previous one
+        async for _message in ws:
             pass
 
     server.websocket("/ws*", stream)
     b = broker(server, ws_url_overrides={"spot": f"{server.ws_url}/ws"})
 
-    async def collect() -> list[TradeEvent]:
-        events: list[TradeEvent] = []
+    async def collect() -> list[BarEvent]:
+        events: list[BarEvent] = []
         feed = b.market_data([InstrumentId("LTC/USDT", "BINANCE")])
         async for event in feed:
-            assert isinstance(event, TradeEvent)
+            assert isinstance(event, BarEvent)
             events.append(event)
             if len(events) == 2:
                 break
@@ -355,5 +365,5 @@ def test_trades_stream_through_watch_trades_and_rewatches_after_a_drop(server: V
 
     first, second = run(b, asyncio.wait_for(collect(), 10))
     assert len(connections) == 2
-    assert (first.price, first.size, first.ts) == (Decimal("55.31"), Decimal("0.423"), 1700000000001_000_000)
-    assert second.price == Decimal("55.32")
+    assert (first.bar.ts, first.bar.close) == (minute * 1_000_000, 55.31)
+    assert (second.bar.ts, second.bar.close) == ((minute + 60_000) * 1_000_000, 55.40)

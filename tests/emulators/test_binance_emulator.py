@@ -122,7 +122,9 @@ async def connected(b: CcxtBroker, venue: BinanceSpotEmulator) -> AsyncIterator[
     return _prepend(first, stream)
 
 
-async def _prepend(first: Awaitable[ExecutionReport], rest: AsyncIterator[ExecutionReport]) -> AsyncIterator[ExecutionReport]:
+async def _prepend(
+    first: Awaitable[ExecutionReport], rest: AsyncIterator[ExecutionReport]
+) -> AsyncIterator[ExecutionReport]:
     yield await first
     async for item in rest:
         yield item
@@ -245,9 +247,11 @@ def test_refusals_are_binance_errors_and_fix_request(
         query += f"&timestamp={int(time.time() * 1000)}"
         body = f"{query}&signature={wire.sign(query, venue.secret)}"
         headers = {"X-MBX-APIKEY": venue.api_key, "Content-Type": "application/x-www-form-urlencoded"}
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{venue.rest_url}/order", data=body, headers=headers) as response:
-                return response.status, await response.json()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{venue.rest_url}/order", data=body, headers=headers) as response,
+        ):
+            return response.status, await response.json()
 
     status, answer = asyncio.run(raw())
     assert status == 400 and answer["code"] == code and answer["msg"]
@@ -330,11 +334,12 @@ def test_closed_candles_arrive_once_each_and_the_stream_reconnects(venue: Binanc
         await advance(venue)
         events.append(await asyncio.wait_for(anext(feed), 5))  # type: ignore[arg-type]
         venue.drop_market_stream()
+        third = asyncio.ensure_future(anext(feed))  # the feed re-watches when pulled
         while venue.market_stream_connections == 0:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
         await advance(venue)
-        events.append(await asyncio.wait_for(anext(feed), 5))  # type: ignore[arg-type]
+        events.append(await asyncio.wait_for(third, 5))  # type: ignore[arg-type]
         await feed.aclose()  # type: ignore[attr-defined]
         return events
 
@@ -354,8 +359,23 @@ def test_a_malformed_candle_is_counted_and_dropped(venue: BinanceSpotEmulator) -
         while venue.market_stream_connections == 0:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
-        broken = {"e": "kline", "E": 1, "s": "ETHBTC", "k": {"t": 60_000, "T": 119_999, "s": "ETHBTC", "i": "1m",
-                  "o": "0.002", "h": "0.001", "l": "0.003", "c": "0.002", "v": "1", "x": True}}
+        broken = {
+            "e": "kline",
+            "E": 1,
+            "s": "ETHBTC",
+            "k": {
+                "t": 60_000,
+                "T": 119_999,
+                "s": "ETHBTC",
+                "i": "1m",
+                "o": "0.002",
+                "h": "0.001",
+                "l": "0.003",
+                "c": "0.002",
+                "v": "1",
+                "x": True,
+            },
+        }
         venue._loop.call_soon_threadsafe(venue._send_stream, "ethbtc@kline_1m", json.dumps(broken))
         await asyncio.sleep(0.1)
         await advance(venue)
@@ -425,7 +445,9 @@ def test_the_raw_wire_matches_binance(venue: BinanceSpotEmulator) -> None:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{venue.rest_url}/time") as response:
                 clock = await response.json()
-            async with session.get(f"{venue.rest_url}/klines", params={"symbol": "ETHBTC", "interval": "1m", "limit": "2"}) as response:
+            async with session.get(
+                f"{venue.rest_url}/klines", params={"symbol": "ETHBTC", "interval": "1m", "limit": "2"}
+            ) as response:
                 klines = await response.json()
             async with session.get(f"{venue.rest_url}/account") as response:
                 refused = response.status, await response.json()

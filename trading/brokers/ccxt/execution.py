@@ -545,6 +545,7 @@ class CcxtBroker:
         closed = self._track_closed_klines()
         forming: dict[str, list[Any]] = {}  # symbol -> the latest candle not yet known to be closed
         last: dict[str, int] = dict.fromkeys(symbols, -1)  # symbol -> open ms of the last bar emitted
+        malformed: set[tuple[Any, ...]] = set()
         tasks: dict[asyncio.Task[Any], str] = {}
         failures = 0
 
@@ -556,7 +557,8 @@ class CcxtBroker:
                 if start <= last[symbol]:
                     closed.discard((market_id, start))
                     continue  # a bar already emitted (or older): each bar once
-                if self._checked_bar(row) is None:
+                if tuple(row) in malformed or self._checked_bar(row) is None:
+                    malformed.add(tuple(row))  # counted once, though ccxt's cache shows it again
                     continue
                 previous = forming.get(symbol)
                 if previous is not None and int(previous[0]) < start:
