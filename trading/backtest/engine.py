@@ -226,7 +226,22 @@ class BacktestEngine:
         working = venue.working_by_id  # the venue's own dict, read here instead of a property call per bar
         # The bars of `series.bars()`, built by `map` in C instead of a generator resumed once per bar.
         columns = (series.ts, series.open, series.high, series.low, series.close, series.volume)
-        for bar in map(Bar, *(column.tolist() for column in columns), range(n)):
+        bars = map(Bar, *(column.tolist() for column in columns), range(n))
+        if not has_sessions and not margin:
+            # The common case in its own loop: every bar is in session, none ends one, nothing to mark.
+            venue_on_bar = venue.on_bar
+            dispatch = self._dispatch
+            for bar in bars:
+                self._bar = bar
+                if working:
+                    events = venue_on_bar(instrument_id, bar, True)
+                    if events:
+                        dispatch(events)
+                else:
+                    last_bars[instrument_id] = bar  # what on_bar would do when nothing is working
+                strategy.i = bar.index
+                on_bar(bar)
+        for bar in bars:  # sessions or margin (an empty iterator after the loop above)
             i = bar.index
             self._bar = bar
             if has_sessions:
@@ -236,7 +251,7 @@ class BacktestEngine:
                 if events:
                     self._dispatch(events)
             else:
-                last_bars[instrument_id] = bar  # what on_bar would do when nothing is working
+                last_bars[instrument_id] = bar
             if margin and self.account.quantity(instrument_id) != 0:
                 self.account.mark_to_market(instrument_id, self.traded_instrument.make_price(bar.close))
             strategy.i = i
@@ -249,8 +264,9 @@ class BacktestEngine:
 
     # ------------------------------------------------------------------------------------- internals
     def _dispatch(self, events: list[Message]) -> None:
+        strategy = self.strategy
         for event in events:
-            if isinstance(event, OrderFilled):
+            if type(event) is OrderFilled:  # exact type: cheaper than isinstance, and the venue makes no subclass
                 fill = event.fill
                 self.fills.append(fill)
                 index = self._bar.index if self._bar is not None else 0
@@ -259,9 +275,9 @@ class BacktestEngine:
                 self.trades.on_fill(
                     fill, event.position_quantity, event.realized_pnl, self.traded_instrument.multiplier, index
                 )
-                self.strategy.on_order_filled(fill)
+                strategy.on_order_filled(fill)
             else:
-                self.strategy.on_order_event(event)
+                strategy.on_order_event(event)
 
     def _end_session(self, bar: Bar) -> None:
         self._dispatch(self.venue.end_of_session(self.traded_instrument.id, bar.ts))

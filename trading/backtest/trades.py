@@ -78,21 +78,21 @@ class TradeTracker:
     def on_fill(
         self, fill: Fill, position_after: Decimal, realized_pnl: Decimal, multiplier: Decimal, bar_index: int
     ) -> None:
-        quantity = fill.quantity
-        signed = quantity if fill.side is _BUY else -quantity
-        before = position_after - signed
+        quantity = fill.quantity  # always positive: the side says which way
+        buy = fill.side is _BUY
+        before = position_after - quantity if buy else position_after + quantity
         trade = self._open.get(fill.instrument_id)
-        closing = ZERO
-        if trade is not None and before and (before > 0) != (signed > 0):
+        opening = quantity
+        if trade is not None and before and (before > 0) is not buy:
             closing = min(quantity, abs(before))
+            opening -= closing
             trade.exit_quantity += closing
             trade.exit_value += closing * fill.price
             trade.realized += realized_pnl
             trade.commission += fill.commission
-            if not position_after or (position_after > 0) != (before > 0):
+            if not position_after or (position_after > 0) is not (before > 0):
                 self._close(fill.instrument_id, trade, fill.ts, bar_index)
                 trade = None
-        opening = quantity - closing
         if opening > 0:
             if trade is None:
                 direction = "long" if position_after > 0 else "short"
@@ -100,7 +100,7 @@ class TradeTracker:
                 self._open[fill.instrument_id] = trade
             trade.entry_quantity += opening
             trade.entry_value += opening * fill.price
-            if not closing:
+            if opening == quantity:  # a fill that closed nothing pays its commission to the new trade
                 trade.commission += fill.commission
             trade.max_quantity = max(trade.max_quantity, abs(position_after))
 
