@@ -527,3 +527,19 @@ def test_fills_and_trades_carry_the_values_the_venue_booked() -> None:
     assert (trade.direction, trade.quantity, trade.entry_ts, trade.exit_ts) == ("long", 1, fill.ts, exit_fill.ts)
     assert (trade.entry_price, trade.exit_price, trade.commission) == (fill.price, exit_fill.price, Decimal(1))
     assert trade.pnl == exit_fill.price - fill.price - Decimal(1) and trade.bars_held > 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    import gc
+
+    spec = BacktestSpec(data=str(DAY), strategy="sma_cross", params={"fast": 1, "slow": 15})
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        result = run_backtest(spec, SmaCross)
+        assert gc.isenabled() is enabled
+        assert not gc.get_freeze_count()  # nothing left frozen out of the collector's reach
+        assert len(result.fills) > 10
+    finally:
+        (gc.enable if was else gc.disable)()

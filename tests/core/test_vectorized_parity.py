@@ -51,3 +51,32 @@ def test_options_the_fast_path_cannot_model_are_named() -> None:
     assert vector_compatible(BacktestSpec(data="x", strategy="sma_cross", slippage_ticks=1)) == "slippage"
     assert vector_compatible(BacktestSpec(data="x", strategy="sma_cross", volume_cap=0.1)) == "volume cap"
     assert vector_compatible(BacktestSpec(data="x", strategy="sma_cross")) == ""
+
+
+def test_a_signal_on_the_last_bar_has_no_next_open_to_fill_on_and_an_exit_wins_a_tie() -> None:
+    import numpy as np
+
+    from trading.backtest.vectorized import simulate_long_only
+
+    entries = np.array([False, True, False, True, True, False])
+    exits = np.array([True, False, True, True, False, True])  # bar 3: both while flat, so no entry
+    opens = np.array([10.0, 11.0, 12.0, 13.0, 14.0, 15.0])
+    closes = opens + 0.5
+    index, side, price, _, equity, cash, in_market = simulate_long_only(
+        entries, exits, opens, closes, True, 1.0, 1.0, 0.0, 0.0, 100.0
+    )
+    # Long on bar 1 (filled at bar 2's open), out on bar 2 (bar 3's open), long on bar 4 (bar 5's open), and
+    # the exit on bar 5, the last bar, has no bar to fill on.
+    assert index.tolist() == [2, 3, 5] and side.tolist() == [1, -1, 1] and price.tolist() == [12.0, 13.0, 15.0]
+    assert in_market == 2 and cash == 100.0 - 12.0 + 13.0 - 15.0
+    assert equity.tolist() == [100.0, 100.0, 100.5, 101.0, 101.0, 101.5]
+
+
+def test_periods_per_year_given_once_gives_the_same_statistics_as_inferring_it() -> None:
+    from trading.stats import infer_periods_per_year
+
+    spec = BacktestSpec(data="minutes", strategy="sma_cross", params={"fast": 5, "slow": 20}, fill="close")
+    inferred = run_vectorized(spec, BUILTIN["sma_cross"], MINUTES)
+    given = run_vectorized(spec, BUILTIN["sma_cross"], MINUTES, infer_periods_per_year(MINUTES.ts))
+    assert inferred is not None and given is not None
+    assert inferred.stats == given.stats and inferred.stats.trades > 10
