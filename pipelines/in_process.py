@@ -1,9 +1,9 @@
 """A sweep run in this process, without Ray: for grids that fit one worker.
 
-Starting a local Ray and a Ray Data job costs about 10 s on a laptop (`docs` of this repository: RAY_NOTES),
-while the vectorized fast path runs a 100-cell grid on 120,000 bars in about a second. So a local sweep whose
-work (cells x bars) fits in a few seconds of one CPU runs here, cell after cell, into the same Parquet parts
-the Ray path writes; a bigger one, or one sent to a cluster, goes through Ray Data (`pipelines.sweep`).
+Starting a local Ray takes 5-9 s on a small machine and a Ray Data job a few more, while the vectorized fast
+path runs a 100-cell grid on 120,000 bars in about a second. So a local sweep whose work (cells x bars) fits in
+a few seconds of one CPU runs here, cell after cell, into the same Parquet parts the Ray path writes; a bigger
+one, or one sent to a cluster, goes through Ray Data (`pipelines.sweep`). `pipelines.backtest` decides.
 """
 
 from __future__ import annotations
