@@ -89,8 +89,8 @@ def build_parser(prog: str = "dto sweep") -> argparse.ArgumentParser:
 
     parser.add_argument("--config", help="YAML file whose keys are these flags (data, strategy, grid, fill, ...)")
     parser.add_argument("--data", nargs="+", action="extend", metavar="FILE", help=described("data"))
-    parser.add_argument("--strategy", dest="strategies", action="append", help="strategy name or module:Class "
-                        "(repeatable)")
+    parser.add_argument("--strategy", dest="strategies", action="append", metavar="NAME",
+                        help="strategy name or module:Class (repeatable)")
     parser.add_argument(
         "--grid",
         action="append",

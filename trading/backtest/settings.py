@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -190,6 +190,9 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         flags = _FLAG_NAMES.get(name, ("--" + name.replace("_", "-"),))
         if info.annotation is bool:
             parser.add_argument(*flags, dest=name, action="store_true", default=argparse.SUPPRESS,
+                                help=info.description)
+        elif get_origin(info.annotation) is Literal:
+            parser.add_argument(*flags, dest=name, choices=get_args(info.annotation), default=argparse.SUPPRESS,
                                 help=info.description)
         else:
             parser.add_argument(*flags, dest=name, default=argparse.SUPPRESS, metavar=name.upper(),
