@@ -9,7 +9,9 @@ Two sources, one delivery path:
   clock waits for work that is happening, never for an answer that may not come. `speed` paces it in market time.
 - **A live feed** (`follow`): each broker's own 1-minute bars (Alpaca's stock stream, ccxt's watch_ohlcv), warmed
   up from the venue's history up to the venue's clock, validated like file data (bad bars counted, never passed
-  on), and a gap after a dropped stream backfilled from the venue's history before the next bar goes out.
+  on), and a gap after a dropped stream backfilled from the venue's history before the next bar goes out. Live,
+  nothing waits for a strategy: each has its own outbox, and the bars that arrive while it is busy (say, its
+  order write hangs at the venue) go to it together, in order, once it is free; the others are not held up.
 
 It keeps the accepted history per instrument: a restarted strategy actor replays it.
 """
@@ -21,7 +23,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ray
@@ -58,6 +60,8 @@ class MarketDataActor:
         self.replay_done = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.lock = asyncio.Lock()  # one bar at a time through the runtime
+        self.live = False  # following live feeds: strategies get bars through their outboxes, unawaited
+        self.outboxes: dict[str, _Outbox] = {}
         self._handles: dict[str, Any] = {}
 
     def _actor(self, name: str) -> Any:
@@ -101,16 +105,26 @@ class MarketDataActor:
         oms = self._actor(self.order_manager)
         await call_with_retry(lambda: oms.on_bar.remote(instrument_id, bar), "order manager bar")
         names = self.strategies.get(instrument_id, [])
-        await asyncio.gather(*(self._to_strategy(name, bar) for name in names))
+        if self.live:
+            for name in names:
+                self._outbox(name).put(bar)
+            return
+        await asyncio.gather(*(self._to_strategy(name, [bar]) for name in names))
         # 3. the venues' answers to those orders (acceptances, fills in close timing) are delivered
         await asyncio.gather(*(call_with_retry(v.settled.remote, "venue settled") for v in venues))
 
-    async def _to_strategy(self, name: str, bar: Bar) -> None:
+    async def _to_strategy(self, name: str, bars: list[Bar]) -> None:
         try:
             strategy = self._actor(name)
         except ValueError:
             return  # removed meanwhile
-        await call_with_retry(lambda: strategy.on_bars.remote([bar]), f"strategy {name}")
+        await call_with_retry(functools.partial(strategy.on_bars.remote, bars), f"strategy {name}")
+
+    def _outbox(self, name: str) -> _Outbox:
+        outbox = self.outboxes.get(name)
+        if outbox is None:
+            outbox = self.outboxes[name] = _Outbox(functools.partial(self._to_strategy, name))
+        return outbox
 
     # --------------------------------------------------------------------------------------------- replay
     async def replay(self, series: dict[InstrumentId, BarSeries], speed: str = "max") -> dict[str, Any]:
@@ -141,6 +155,7 @@ class MarketDataActor:
     # ----------------------------------------------------------------------------------------------- live
     async def follow(self, broker: BrokerConfig, instruments: Sequence[InstrumentId], warmup_bars: int) -> None:
         """Stream `broker`'s 1-minute bars for `instruments` (its own data connection), after a warm-up."""
+        self.live = True
         settings = config_from_settings(broker.kind, SettingsSource(env=broker.environment()))
         client: Any = create_broker(broker.name, settings, kind=broker.kind)
         await client.connect()
@@ -191,6 +206,10 @@ class MarketDataActor:
             log.exception("market data task failed")
 
     # ---------------------------------------------------------------------------------------------- reads
+    async def delivered(self) -> bool:
+        """True once every bar published so far has reached every strategy (live outboxes drained)."""
+        return all(outbox.idle for outbox in self.outboxes.values())
+
     async def history(self, instrument_id: InstrumentId) -> list[Bar]:
         return list(self.bars.get(instrument_id, []))
 
@@ -207,7 +226,39 @@ class MarketDataActor:
         }
 
     async def stop(self) -> None:
+        for outbox in self.outboxes.values():
+            outbox.close()
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class _Outbox:
+    """Bars for one strategy, in order: one call in flight; what queued meanwhile goes in the next call."""
+
+    def __init__(self, send: Callable[[list[Bar]], Awaitable[None]]) -> None:
+        self.send = send
+        self.waiting: list[Bar] = []
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.waiting and (self.task is None or self.task.done())
+
+    def put(self, bar: Bar) -> None:
+        self.waiting.append(bar)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            bars, self.waiting = self.waiting, []
+            try:
+                await self.send(bars)
+            except Exception:  # the strategy failed on them: it says so in its own log; the feed goes on
+                log.exception("delivering %d bars to a strategy failed", len(bars))
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()

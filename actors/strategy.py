@@ -58,6 +58,7 @@ class StrategyActor:
         self.market_data = market_data
         self.host: StrategyHost | None = None
         self.lock = asyncio.Lock()
+        self.start_lock = asyncio.Lock()
         self.rebuilt_from = 0
         # From this actor receiving a bar to the order manager's answer for the orders it made.
         self.bar_to_order = LatencyHistogram()
@@ -66,6 +67,13 @@ class StrategyActor:
     async def _ready(self) -> StrategyHost:
         if self.host is not None:
             return self.host
+        async with self.start_lock:  # one start path, whichever call comes first (a status read included)
+            if self.host is None:
+                await self._start()
+            assert self.host is not None
+            return self.host
+
+    async def _start(self) -> None:
         cls = resolve_strategy(self.strategy)
         config = build_config(cls, {"instrument_id": str(self.instrument.id), **self.params})
         instance = cls(config, self.strategy_id)
@@ -81,13 +89,12 @@ class StrategyActor:
         host.load_journal(records, last_order_seq)
         self.rebuilt_from = len(records)
         host.start()
-        self.host = host
         if history:
             host.on_bars(history)
             if self.live_from_ts is not None:
                 host.skip_through(self.live_from_ts)
             await self._drive(host)
-        return host
+        self.host = host  # only now: every other call waits for the start path to finish
 
     def _order_manager(self) -> Any:
         if self._oms is None:

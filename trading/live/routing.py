@@ -83,6 +83,9 @@ def book_answer(
     if answer.report is not None:
         return oms.on_report(ExecutionReport(answer.report), account_id, after_ts)
     if answer.refused and isinstance(command, SubmitOrder):
+        known = oms.orders.get(command.order.client_order_id)
+        if known is not None and known.status is not OrderStatus.SUBMITTED:
+            return []  # the venue's own reports moved it on meanwhile: they are the truth
         order = command.order
         rejected = OrderRejected(order.client_order_id, order.strategy_id, order.instrument_id, order.ts_init,
                                  answer.refused)
@@ -109,6 +112,12 @@ async def write(client: ExecutionClient, command: Message) -> VenueAnswer:
         try:
             return VenueAnswer(await _send(client, command))
         except (FixRequest, StopTrading) as refused:
+            if isinstance(command, SubmitOrder):
+                # A resent order the venue already has is refused as a duplicate: what it has is the answer.
+                with contextlib.suppress(RetryLater):
+                    known = await client.get_order(ClientOrderId(cid))
+                    if known is not None:
+                        return VenueAnswer(known)
             return VenueAnswer(refused=str(refused))
         except OrderStateUnknown:
             return await _look_up(client, cid)
