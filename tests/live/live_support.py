@@ -9,9 +9,10 @@ from typing import Any
 
 from trading.backtest.engine import BacktestResult
 from trading.backtest.runner import BacktestSpec, build_instrument, run_backtest
-from trading.execution.paper import PaperExecutionClient
-from trading.data.bars import BarSeries
+from trading.brokers.protocol import ReconciliationReport
+from trading.data.bars import Bar, BarSeries
 from trading.data.loaders import load_bars
+from trading.execution.paper import PaperExecutionClient
 from trading.live import StrategyHost
 from trading.live.loop import LiveLoop
 from trading.model.fills import Fill
@@ -71,3 +72,12 @@ def run_live(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries
 
 def backtest(spec: BacktestSpec, strategy_class: StrategyType, series: BarSeries) -> BacktestResult:
     return run_backtest(spec, strategy_class, series)
+
+
+def feed(loop: LiveLoop, host: StrategyHost, bars: list[Bar]) -> None:
+    """Hand `bars` of the host's instrument to the loop, one at a time on the replay clock."""
+    asyncio.run(loop.run((host.instrument_id, bar) for bar in bars))
+
+
+def reconciliation(loop: LiveLoop) -> ReconciliationReport:
+    return asyncio.run(loop.venue.reconcile(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -11,7 +12,7 @@ from strategies import SmaCross
 from trading.backtest.runner import BacktestSpec
 from trading.data.bars import Bar, BarSeries
 from trading.errors import ConfigError
-from trading.live import MarketDataFeed, ReplaySource, parse_speed
+from trading.live import MarketDataFeed, parse_speed
 from trading.messages import MarketDataRejected
 from trading.model.identifiers import InstrumentId
 
@@ -70,7 +71,7 @@ def test_bad_bars_injected_into_a_replay_never_reach_the_strategy_and_fills_are_
         original(bar)
 
     host.strategy.on_bar = spy  # type: ignore[method-assign]
-    loop.run(ReplaySource(IID, dirty, batch_size=13))
+    asyncio.run(loop.run((IID, bar) for bar in dirty))
     assert seen == [b.ts for b in clean]
     assert sum(loop.feed.rejected_by_reason().values()) == injected
     assert loop.feed.rejected_by_reason() == {
@@ -80,8 +81,8 @@ def test_bad_bars_injected_into_a_replay_never_reach_the_strategy_and_fills_are_
         "negative_volume": injected // 4,
     }
     assert sum(isinstance(e, MarketDataRejected) for e in loop.events) == injected
-    assert [fill_key(f) for f in loop.broker.fills] == [fill_key(f) for f in expected.fills]
-    assert loop.broker.equity() == expected.final_value
+    assert [fill_key(f) for f in loop.venue.fills] == [fill_key(f) for f in expected.fills]
+    assert asyncio.run(loop.venue.account_report()).equity == expected.final_value
 
 
 @pytest.mark.parametrize(("speed", "factor"), [("max", None), (None, None), ("realtime", 1.0), ("10x", 10.0), (4, 4.0)])
@@ -93,19 +94,3 @@ def test_parse_speed(speed: Any, factor: float | None) -> None:
 def test_parse_speed_rejects_nonsense(speed: str) -> None:
     with pytest.raises(ConfigError):
         parse_speed(speed)
-
-
-def test_replay_waits_by_the_bar_spacing_divided_by_the_speed() -> None:
-    bars = [Bar(k * 60_000_000_000, 1, 1, 1, 1, 0) for k in range(10)]  # one-minute bars
-    waits: list[float] = []
-    batches = list(ReplaySource(IID, bars, batch_size=5, speed="60x", sleep=waits.append))
-    assert [len(b) for _, b in batches] == [5, 5]
-    assert waits == [pytest.approx(5.0)]  # five minutes of data at 60x: five seconds
-    waits.clear()
-    list(ReplaySource(IID, bars, batch_size=3, speed="max", sleep=waits.append))
-    assert waits == []
-
-
-def test_replay_batches_cover_every_bar_once(day_series: BarSeries) -> None:
-    played = [b.ts for _, batch in ReplaySource(IID, day_series, batch_size=7) for b in batch]
-    assert played == day_series.ts.tolist()

@@ -2,7 +2,7 @@
 in-process loop. The actors in `actors/` host these objects one each; `LiveLoop` wires them in one process."""
 
 from trading.live.journal import BufferedJournal, InMemoryJournal, Journal, JournalRecord
-from trading.live.market_data import MarketDataFeed, MergedReplay, ReplaySource, parse_speed
+from trading.live.market_data import MarketDataFeed, parse_speed
 from trading.live.oms import OrderManager, PnL, PortfolioSnapshot
 from trading.live.routing import RoutedCommands, VenueAnswer, book_answer, route_commands, write
 from trading.live.strategy_host import HostState, HostStep, StrategyHost
@@ -16,12 +16,10 @@ __all__ = [
     "Journal",
     "JournalRecord",
     "MarketDataFeed",
-    "MergedReplay",
     "OrderManager",
     "PnL",
     "PortfolioSnapshot",
     "ReconciliationMismatch",
-    "ReplaySource",
     "RoutedCommands",
     "StrategyHost",
     "VenueAnswer",

@@ -51,6 +51,10 @@ class LiveLoop:
         self.hosts[host.strategy_id] = host
         host.start()
 
+    def replace_host(self, host: StrategyHost) -> None:
+        """Put a rebuilt host in its strategy's place (the restart path)."""
+        self.hosts[host.strategy_id] = host
+
     async def run(self, bars: Iterable[tuple[InstrumentId, Bar]]) -> None:
         for instrument_id, bar in bars:
             await self.on_bar(instrument_id, bar)
@@ -110,3 +114,18 @@ class LiveLoop:
     def stop(self) -> None:
         for host in self.hosts.values():
             host.stop()
+
+
+def rebuild_host(
+    old: StrategyHost, records: Iterable[tuple[int, Message]], bars: Iterable[Bar], last_order_seq: int = 0
+) -> StrategyHost:
+    """A fresh host for `old`'s strategy (same class, parameters, id and order ids) that replays `bars`,
+    receiving the recorded events where `old` received them and sending nothing: the restart path, in process."""
+    strategy = type(old.strategy)(old.strategy.config, old.strategy_id)
+    host = StrategyHost(strategy, old.instrument_obj, history_cap=old.history_cap, order_id_prefix=old.order_id_prefix)
+    host.load_journal(records, last_order_seq)
+    host.start()
+    host.on_bars(list(bars))
+    while host.advance().commands:
+        pass  # commands of recorded bars were sent before the restart: the replay drops them
+    return host
