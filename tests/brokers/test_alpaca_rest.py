@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import alpaca_body, fixture_json
+from broker_support import alpaca_body, fixture_json
 from venue_server import Recorded, Reply, VenueServer
 
 from trading.brokers.alpaca.config import AlpacaConfig

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 from aiohttp import web
-from conftest import fixture_json
+from broker_support import fixture_json
 from test_alpaca_rest import AAPL, COID
 from venue_server import Recorded, VenueServer, receive_json
 

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 from aiohttp import web
-from conftest import fixture_json
+from broker_support import fixture_json
 from venue_server import Recorded, Reply, VenueServer, receive_json
 
 from trading.brokers.ccxt import parsing
