@@ -45,14 +45,8 @@ class MovingAverageCross(Strategy[CrossoverConfig]):
             return None
         return values["cross"] > 0, values["cross"] < 0
 
-    def set_indicators(
-        self, values: Mapping[str, npt.NDArray[np.float64]], length: int, unchanged: int = 0
-    ) -> None:
-        super().set_indicators(values, length, unchanged)
-        self._cross = self.ind["cross"]  # read every bar: one attribute instead of a dict lookup as well
-
     def on_bar(self, bar: Bar) -> None:
-        cross = self._cross[self.i]
+        cross = self.value("cross")
         if cross == 0 or self.has_open_orders():
             return
         position = self.position
