@@ -12,6 +12,8 @@ import pytest
 # Ray, so broker actors, whose processes inherit this environment, read them as they would real keys.
 os.environ.setdefault("ALPACA_API_KEY", "PKEMULATOR0000000000")
 os.environ.setdefault("ALPACA_SECRET_KEY", "emulator-secret-key")
+os.environ.setdefault("CCXT_API_KEY", "emulator-api-key")
+os.environ.setdefault("CCXT_SECRET", "emulator-secret")
 
 
 def _local_ray(num_cpus: int) -> Iterator[None]:

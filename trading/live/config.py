@@ -80,7 +80,16 @@ class BrokerConfig(_Strict):
         if self.kind == "alpaca":
             merged["ALPACA_PAPER"] = "false" if self.live else "true"
         elif self.kind == "ccxt":
-            merged["CCXT_SANDBOX"] = "false" if self.live else merged.get("CCXT_SANDBOX", "true")
+            sandbox = merged.get("CCXT_SANDBOX", "true").strip().lower() not in ("0", "false", "no", "off")
+            if self.live:
+                merged["CCXT_SANDBOX"] = "false"
+            elif not sandbox and not merged.get("CCXT_URLS"):
+                # Off the testnet and at the exchange's own URLs is real money: that needs live: true (and --live).
+                raise ConfigError(
+                    f"broker {self.name}: sandbox false at the exchange's real URLs trades real money; "
+                    "set live: true (and confirm with --live), or keep the sandbox",
+                    key="sandbox",
+                )
         return merged
 
 
