@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from benchmarks import backtest_vs_backtrader, gateway, ml_training, portfolio_risk, sweep_vs_vectorbt
+from benchmarks import backtest_vs_backtrader, gateway, live_path, ml_training, portfolio_risk, sweep_vs_vectorbt
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
     ml_training.main()
     portfolio_risk.main()
     gateway.main()
+    live_path.main()
 
 
 if __name__ == "__main__":
