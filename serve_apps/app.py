@@ -6,15 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from actors import ORDER_MANAGER, RISK
-from serve_apps import research, v1
+from serve_apps import market_routes, research, v1, web
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
 from serve_apps.schemas import Health, Readiness
@@ -24,7 +22,6 @@ from serve_apps.settings import GatewaySettings
 from trading.auth import Scope
 
 ReadScope = Annotated[Principal, Depends(need(Scope.READ))]
-WEB_PAGE = resources.files("serve_apps").joinpath("ui.html").read_text(encoding="utf-8")
 
 DESCRIPTION = """The Day Trading Orchestrator's HTTP API.
 
@@ -60,12 +57,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(v1.router)
     app.include_router(research.router)
-    document_security(app, [v1.router, research.router])
-
-    @app.get("/ui", include_in_schema=False)
-    async def web_page() -> HTMLResponse:
-        """The web page (static: it asks for an API key and calls the API with it)."""
-        return HTMLResponse(WEB_PAGE)
+    app.include_router(market_routes.router)
+    app.include_router(web.router)  # /ui: the command center
+    document_security(app, [v1.router, research.router, market_routes.router])
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
@@ -100,7 +94,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         view = risk = None
         with contextlib.suppress(ApiError):
             view, risk = await asyncio.gather(
-                svc.read(ORDER_MANAGER, "metrics_view", timeout_s=2.0), svc.read(RISK, "status", timeout_s=2.0)
+                svc.read_within(2.0, svc.runtime.order_metrics), svc.read_within(2.0, svc.runtime.risk_status)
             )
         strategies, restarts = await asyncio.gather(svc.strategy_statuses(), svc.actor_restarts())
         metrics.runtime(view, risk, strategies, restarts)
