@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
+from pydantic import ValidationError
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK, actor_options, broker_name, strategy_name
 from actors.broker import BrokerActor
@@ -22,7 +23,7 @@ from actors.strategy import StrategyActor
 from strategies import resolve_strategy
 from trading.data.bars import BarSeries
 from trading.errors import ConfigError
-from trading.live.config import RuntimeConfig, StrategyConfigEntry
+from trading.live.config import BrokerConfig, RuntimeConfig, StrategyConfigEntry
 from trading.model.identifiers import InstrumentId
 from trading.model.instruments import Instrument
 from trading.sim.models import SimConfig
@@ -149,6 +150,7 @@ class RuntimeActor:
             broker=entry.broker,
             order_id_prefix=f"{entry.id}-{spec.run_tag}" if live else None,
             live_from_ts=live_from_ts,
+            warm_up=live,
         )
         await self.children[MARKET_DATA].subscribe.remote(instrument.id, name)
         self.strategies[entry.id] = entry
@@ -182,13 +184,22 @@ class RuntimeActor:
         sid = strategy_id or cls.name or strategy
         if sid in self.strategies:
             raise ValueError(f"strategy id {sid!r} is already running; pick another strategy_id")
-        entry = StrategyConfigEntry(id=sid, strategy=strategy, params=params, instrument=instrument, broker=broker,
-                                    size=size)
+        try:
+            entry = StrategyConfigEntry(id=sid, strategy=strategy, params=params, instrument=instrument,
+                                        broker=broker, size=size)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join(str(p) for p in error["loc"]) or "strategy"
+            raise ConfigError(f"{key}: {error['msg']}", key="strategy_id" if key == "id" else key) from None
         last: dict[str, dict[str, Any]] = await self.children[MARKET_DATA].last_bars.remote()
         seen = last.get(instrument)
         name = await self._start_strategy(entry, seen["ts"] if seen else None)
         status: dict[str, Any] = await self.children[name].status.remote()
         return status
+
+    async def brokers(self) -> list[BrokerConfig]:
+        """The config's broker accounts (name, kind, live flag, non-secret settings), for the gateway."""
+        return list(self.spec.config.brokers)
 
     async def strategy_ids(self) -> list[str]:
         return list(self.strategies)

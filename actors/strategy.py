@@ -41,6 +41,7 @@ class StrategyActor:
         broker: str,
         order_id_prefix: str | None = None,
         live_from_ts: int | None = None,
+        warm_up: bool = False,
         history_cap: int = 100_000,
         order_manager: str = ORDER_MANAGER,
         market_data: str = MARKET_DATA,
@@ -53,6 +54,7 @@ class StrategyActor:
         self.broker = broker
         self.order_id_prefix = order_id_prefix
         self.live_from_ts = live_from_ts  # added while running: bars up to here only warm the strategy up
+        self.warm_up = warm_up  # live venues: the history it starts with only warms it up (no order from it)
         self.history_cap = history_cap
         self.order_manager = order_manager
         self.market_data = market_data
@@ -91,8 +93,11 @@ class StrategyActor:
         host.start()
         if history:
             host.on_bars(history)
-            if self.live_from_ts is not None:
-                host.skip_through(self.live_from_ts)
+            if host.replaying:  # a restart: step what it did before, receiving what it received, sending nothing
+                host.advance(max_ts=host.replay_until)
+            warm_until = history[-1].ts if self.warm_up else self.live_from_ts
+            if warm_until is not None:
+                host.skip_through(warm_until)
             await self._drive(host)
         self.host = host  # only now: every other call waits for the start path to finish
 

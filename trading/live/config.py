@@ -96,7 +96,9 @@ class BrokerConfig(_Strict):
 class StrategyConfigEntry(_Strict):
     """One running strategy."""
 
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,23}$", description="Strategy id (prefix of its order ids)")
+    id: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,23}$", description="Strategy id (prefix of its order ids; 24 characters)"
+    )
     strategy: str = Field(description="A built-in strategy name (see `dto strategies`)")
     params: dict[str, Any] = Field(default_factory=dict, description="The strategy's parameters")
     instrument: str = Field(description="SYMBOL.VENUE, e.g. SPY.ALPACA")

@@ -46,7 +46,6 @@ from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId
 from trading.model.instruments import Instrument
 from trading.model.orders import Order, OrderStatus
-from trading.model.pickling import PositionalPickle
 from trading.strategy import Strategy, build_config
 
 ZERO = Decimal(0)
@@ -62,7 +61,7 @@ class HostState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class HostStep(PositionalPickle):
+class HostStep:
     """What `advance` produced: the commands of the bar with `bar_ts` (none when it ran out of bars)."""
 
     commands: list[Message]
@@ -253,6 +252,8 @@ class StrategyHost:
             if max_ts is not None and bar.ts > max_ts:
                 break
             replaying = bar.ts <= self._replay_until
+            if self._replay:
+                self._apply_recorded(before_ts=bar.ts)
             self._bar = bar
             if self.state is HostState.RUNNING:
                 if self._stale:
@@ -285,6 +286,14 @@ class StrategyHost:
         while self._next < history.end and history.bar(self._next).ts <= ts:
             self._last_ts = history.bar(self._next).ts
             self._next += 1
+        if self._replay:
+            self._apply_recorded(before_ts=ts + 1)
+
+    def _apply_recorded(self, before_ts: int) -> None:
+        """Recorded events of bars the host will not step (before its history, or skipped as warm-up): applied
+        in order before the next bar, so a rebuilt host holds every order and fill it had."""
+        for ts in sorted(k for k in self._replay if k < before_ts):
+            self.apply_events(self._replay.pop(ts))
 
     @property
     def last_ts(self) -> int | None:
@@ -299,6 +308,11 @@ class StrategyHost:
     def has_live_orders(self) -> bool:
         """An order is working at the broker, or sent and not answered yet."""
         return bool(self._live)
+
+    @property
+    def replay_until(self) -> int | None:
+        """The bar after which the recorded past ends (None: nothing recorded)."""
+        return None if self._replay_until == NEVER else self._replay_until
 
     @property
     def replaying(self) -> bool:
