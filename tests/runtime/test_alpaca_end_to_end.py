@@ -15,7 +15,8 @@ import ray
 from emulators.alpaca import AlpacaEmulator
 from emulators.exchange import EmulatedExchange
 from trading.data.loaders import load_bars
-from trading.model.identifiers import InstrumentId
+from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
+from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
 from trading.model.instruments import TradingSession, equity
 
 from .runtime_support import Runtime, start
@@ -145,3 +146,58 @@ def test_faults_lose_nothing_and_duplicate_nothing(ray_session: None, emulator: 
         assert delivered == published
     finally:
         runtime.stop()
+
+
+def test_a_killed_broker_actor_comes_back_and_loses_nothing(ray_session: None, emulator: AlpacaEmulator) -> None:
+    """Ray restarts the broker actor; it connects again, the order manager reconciles, trading goes on."""
+    runtime = start(alpaca_config(emulator))
+    try:
+        trade(emulator, 60)
+        ray.kill(runtime.broker("alpaca"), no_restart=False)
+        trade(emulator, 120)
+        book = settle(runtime, emulator, timeout_s=40)
+        assert book["ours"] == book["venue"]
+        assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
+        assert ray.get(runtime.oms.snapshot.remote())["in_doubt"] == []
+        assert len(book["venue"]["fills"]) >= 6
+    finally:
+        runtime.stop()
+
+
+def test_a_runtime_stopped_and_started_again_resumes_its_session_from_the_journal(
+    ray_session: None, emulator: AlpacaEmulator, storage_urls: tuple[str, str]
+) -> None:
+    """Stopped while an order works at the venue; meanwhile an order is placed by hand and the market moves on.
+    Started again (same run, same journal): the working order is still ours, the hand order is adopted and
+    flagged, what filled meanwhile is booked, and nothing reaches the venue twice."""
+    database_url, redis_url = storage_urls
+    run_id = f"restart-{time.monotonic_ns()}"
+    first = start(alpaca_config(emulator), database_url=database_url, redis_url=redis_url, run_id=run_id)
+    try:
+        trade(emulator, 60)
+        last = emulator.exchange.last_bar("SPY")
+        assert last is not None
+        far = Order(ClientOrderId("m-far-below"), StrategyId("manual"), InstrumentId("SPY", "ALPACA"),
+                    OrderSide.BUY, OrderType.LIMIT, Decimal(1), limit_price=Decimal(str(round(last.close * 0.5, 2))),
+                    time_in_force=TimeInForce.GTC, broker="alpaca")
+        answer = ray.get(first.oms.submit_manual.remote(far))
+        assert answer["order"]["status"] == "accepted"
+        fills_before = len(ray.get(first.oms.list_fills.remote(0, None, 100_000)))
+    finally:
+        first.stop()
+    emulator.place_order_by_hand("SPY", "buy", Decimal(3))
+    trade(emulator, 30)  # nobody listens: fills and bars happen without the runtime
+    second = start(alpaca_config(emulator), database_url=database_url, redis_url=redis_url, run_id=run_id)
+    try:
+        snapshot = ray.get(second.oms.snapshot.remote())
+        assert snapshot["rebuilt_from"] > 0, "the second start did not read the first one's journal"
+        trade(emulator, 60)
+        book = settle(runtime=second, server=emulator, timeout_s=40)
+        assert book["ours"] == book["venue"]
+        assert "m-far-below" in book["ours"]["open"]  # still working, still ours
+        assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
+        adopted = [o for o in book["orders"] if o["strategy_id"] == "external"]
+        assert len(adopted) == 1 and adopted[0]["status"] == "filled"
+        assert len(ray.get(second.oms.list_fills.remote(0, None, 100_000))) > fills_before
+    finally:
+        second.stop()
