@@ -114,14 +114,14 @@ def test_dto_run_serves_trades_stops_on_sigint_and_keeps_the_session_in_postgres
         base = f"http://127.0.0.1:{port}"
         status, ready = _request(f"{base}/ready", key)
         assert status == 200 and ready["ready"] is True, ready
-        order = {"client_order_id": "e2e-1", "instrument_id": "SPX.PAPER", "side": "buy", "order_type": "market",
+        order = {"client_order_id": "m-e2e-1", "instrument_id": "SPX.PAPER", "side": "buy", "order_type": "market",
                  "quantity": "1"}
         status, placed = _request(f"{base}/v1/orders", key, order)
         assert status in (200, 201) and placed["status"] in ("accepted", "filled"), placed
         status, again = _request(f"{base}/v1/orders", key, order)  # a retry with the same id places nothing new
-        assert status in (200, 201) and again["client_order_id"] == "e2e-1"
+        assert status in (200, 201) and again["client_order_id"] == "m-e2e-1"
         status, listed = _request(f"{base}/v1/orders?strategy_id=manual", key)
-        assert status == 200 and [o["client_order_id"] for o in listed] == ["e2e-1"]
+        assert status == 200 and [o["client_order_id"] for o in listed] == ["m-e2e-1"]
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGINT)  # the process this test started, by its id
@@ -133,7 +133,7 @@ def test_dto_run_serves_trades_stops_on_sigint_and_keeps_the_session_in_postgres
             raise
     time.sleep(1)  # the reader thread drains the last lines
     assert process.returncode == 0, "".join(seen[-40:])
-    kinds, statuses = _stored(tmp_path, "e2e-1")
+    kinds, statuses = _stored(tmp_path, "m-e2e-1")
     assert kinds[:2] == ["OrderSubmitted", "OrderAccepted"], kinds  # journaled, write-ahead, exactly once
     assert kinds.count("OrderSubmitted") == 1
     assert len(statuses) == 1 and statuses[0] in ("accepted", "filled"), statuses
