@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import Field
@@ -65,6 +65,7 @@ WARMUP_BARS = 30  # untimed, traded
 MEASURED_BARS = 160  # per round; with the warm-up and history well inside one 390-bar session day
 ROUNDS = 2  # per side, alternating: direct, runtime, direct, runtime
 SPACING_S = 0.05
+EVERY = 1  # the strategies trade on every bar
 SETTLE_S = 1.0  # after the last bar: the last fills reach the strategy
 RATE_LIMIT_PER_MINUTE = 60_000
 TARGET_MS = 5.0
@@ -76,6 +77,7 @@ CREDENTIALS = {"ALPACA_API_KEY": "PKEMULATOR0000000000", "ALPACA_SECRET_KEY": "e
 class ProbeConfig(StrategyConfig):
     out: str = Field(description="File the probe writes its timestamps to when it stops (JSON)")
     from_ts: int = Field(0, description="Bars that opened before this (ns) are warm-up history: no orders")
+    every: int = Field(1, ge=1, description="Trade on every n-th bar from `from_ts` on")
 
 
 class LatencyProbe(Strategy[ProbeConfig]):
@@ -96,10 +98,14 @@ class LatencyProbe(Strategy[ProbeConfig]):
         self.order_of_bar: dict[int, str] = {}  # bar ts -> client order id sent on it
         self.on_fill_ns: dict[str, int] = {}  # client order id -> when on_order_filled ran
         self.sent = 0
+        self.bars = 0
 
     def on_bar(self, bar: Bar) -> None:
         now = time.time_ns()
         if bar.ts < self.config.from_ts:
+            return
+        self.bars += 1
+        if (self.bars - 1) % self.config.every:
             return
         self.on_bar_ns[bar.ts] = now
         order = self.buy() if self.sent % 2 == 0 else self.sell()
@@ -178,7 +184,7 @@ class Round:
         for ts in self.measured:
             cid = self.order_of_bar.get(ts)
             if cid is None or ts not in self.seen:
-                missing["no order"] += 1
+                missing["no order"] += EVERY == 1  # else a bar the strategy does not trade on
                 continue
             if cid not in self.post:
                 missing["no POST"] += 1
@@ -255,7 +261,7 @@ def runtime_round(out_dir: Path) -> Round:
         "strategies": [{
             "id": "probe",
             "strategy": PROBE,
-            "params": {"out": str(out), "from_ts": server.exchange.next_bar_ns},
+            "params": {"out": str(out), "from_ts": server.exchange.next_bar_ns, "every": EVERY},
             "instrument": INSTRUMENT,
             "broker": "alpaca",
             "size": 1,
@@ -313,10 +319,13 @@ async def _direct(server: StampedAlpacaEmulator) -> Round:
     run = uuid.uuid4().hex[:6]
 
     async def trade() -> None:
-        sent = 0
+        sent = bars = 0
         async for event in broker.market_data([instrument_id]):
             now = time.time_ns()
             if not isinstance(event, BarEvent) or event.bar.ts < from_ts:
+                continue
+            bars += 1
+            if (bars - 1) % EVERY:
                 continue
             seen[event.bar.ts] = now
             side = OrderSide.BUY if sent % 2 == 0 else OrderSide.SELL
@@ -362,6 +371,44 @@ def direct_round() -> Round:
         server.stop()
 
 
+# ------------------------------------------------------------------------------------------- one hop
+HOP_CALLS = 200
+HOP_SPACING_S = 0.01
+
+
+def actor_hop_round() -> list[float]:
+    """Round trips (ms) of one call from an async actor to another that takes a bar and answers None, spaced
+    like a quiet feed: what each of the runtime's hops costs on this machine now."""
+    import ray
+
+    @ray.remote
+    class Callee:
+        async def on_bars(self, bars: list[Bar]) -> None:
+            return None
+
+    @ray.remote
+    class Caller:
+        async def run(self, callee: Any, bar: Bar, calls: int, spacing_s: float) -> list[float]:
+            times = []
+            await callee.on_bars.remote([bar])
+            for _ in range(calls):
+                await asyncio.sleep(spacing_s)
+                started = time.perf_counter()
+                await callee.on_bars.remote([bar])
+                times.append((time.perf_counter() - started) * 1000)
+            return times
+
+    callee = Callee.options(num_cpus=0).remote()  # type: ignore[attr-defined]
+    caller = Caller.options(num_cpus=0).remote()  # type: ignore[attr-defined]
+    try:
+        bar = Bar(0, 3080.8, 3081.47, 3080.3, 3080.49, 2209795.0)
+        times: list[float] = ray.get(caller.run.remote(callee, bar, HOP_CALLS, HOP_SPACING_S))
+        return times
+    finally:
+        ray.kill(caller)
+        ray.kill(callee)
+
+
 # ---------------------------------------------------------------------------------------------- report
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (p99 of 320 samples is the 317th smallest)."""
@@ -387,12 +434,14 @@ def main() -> dict[str, float]:
     header(f"Live path against the Alpaca emulator (real HTTP + websockets): {ROUNDS} rounds per side, "
            f"alternating, {MEASURED_BARS} timed bars each, {SPACING_S * 1000:.0f} ms apart")
     rounds: dict[str, list[Round]] = {"direct": [], "runtime": []}
+    hops: list[float] = []
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="dto-bench-live-") as out_dir:
             for _ in range(ROUNDS):
                 rounds["direct"].append(direct_round())
                 rounds["runtime"].append(runtime_round(Path(out_dir)))
+                hops += actor_hop_round()
     finally:
         ray.shutdown()
 
@@ -404,11 +453,11 @@ def main() -> dict[str, float]:
             print(f"  {side:8} round {n}: {len(s['bar_to_order'])} orders, {len(s['fill_to_strategy'])} fills, "
                   f"bar->order p50 {statistics.median(s['bar_to_order']):5.2f} ms p99 "
                   f"{percentile(s['bar_to_order'], 99):6.2f} ms; other load {r.other_cpus:.1f} CPUs{gaps}")
-    print(f"  {'':26}{'direct (no Ray)':>22}{'runtime (actors)':>22}{'actors add':>22}")
-    print(f"  {'':26}{'p50':>10}{'p99':>12}{'p50':>10}{'p99':>12}{'p50':>10}{'p99':>12}")
+    print(f"  {'':30}{'direct (no Ray)':>22}{'runtime (actors)':>22}{'actors add':>22}")
+    print(f"  {'':30}{'p50':>10}{'p99':>12}{'p50':>10}{'p99':>12}{'p50':>10}{'p99':>12}")
     figures: dict[str, float] = {}
     rows = (("bar -> order at venue", "bar_to_order"), ("fill -> on_order_filled", "fill_to_strategy"),
-            ("  bar -> strategy sees it", "bar_to_seen"), ("  strategy -> order at venue", "seen_to_order"))
+            ("  bar -> strategy has it", "bar_to_seen"), ("  strategy -> order at venue", "seen_to_order"))
     for label, key in rows:
         cells = []
         for side in ("direct", "runtime"):
@@ -417,8 +466,11 @@ def main() -> dict[str, float]:
             figures[f"{side}_{key}_p50_ms"], figures[f"{side}_{key}_p99_ms"] = p50, p99
             cells += [p50, p99]
         cells += [cells[2] - cells[0], cells[3] - cells[1]]
-        print(f"  {label:26}" + "".join(f"{v:8.2f} ms" if i % 2 == 0 else f"{v:9.2f} ms"
+        print(f"  {label:30}" + "".join(f"{v:8.2f} ms" if i % 2 == 0 else f"{v:9.2f} ms"
                                        for i, v in enumerate(cells)))
+    print(f"  {'one actor call (a hop)':30}{'':22}{statistics.median(hops):8.2f} ms{percentile(hops, 99):9.2f} ms"
+          f"   ({len(hops)} calls, actor to actor, a bar there and None back)")
+    figures["actor_hop_p50_ms"], figures["actor_hop_p99_ms"] = statistics.median(hops), percentile(hops, 99)
     verdicts = []
     for key, what in (("bar_to_order", "bar -> order"), ("fill_to_strategy", "fill -> strategy")):
         added = figures[f"runtime_{key}_p99_ms"] - figures[f"direct_{key}_p99_ms"]
