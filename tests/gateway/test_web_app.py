@@ -143,3 +143,29 @@ def test_the_command_center_signs_in_trades_and_halts(browser: Any, gateway_url:
     wait.until(lambda _: find(By.ID, "backtest-card").find_elements(By.TAG_NAME, "option"))
     shot("research")
     assert first_render_s < 5  # generous on a shared 2-core machine; the README gives the measured number
+
+
+def test_bars_by_instrument_and_range(gateway_url: str, keys: dict[str, str], runtime: Any) -> None:
+    api = httpx.Client(base_url=gateway_url, headers={"X-API-Key": keys["read"]})
+    iid = runtime.instrument_id
+    bars = api.get("/v1/market-data/bars", params={"instrument_id": iid, "limit": 5}).json()
+    assert len(bars) == 5 and [b["ts"] for b in bars] == sorted(b["ts"] for b in bars)
+    ranged = api.get("/v1/market-data/bars", params={"instrument_id": iid, "start_ns": bars[1]["ts"],
+                                                     "end_ns": bars[3]["ts"]}).json()
+    assert [b["ts"] for b in ranged] == [b["ts"] for b in bars[1:4]]
+    missing = api.get("/v1/market-data/bars", params={"instrument_id": "NOPE.PAPER"})
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "instrument_id"
+    assert "/v1/market-data/bars" in httpx.get(f"{gateway_url}/openapi.json").json()["paths"]
+
+
+def test_ui_serves_the_build_gzipped_and_the_plain_page_stays(gateway_url: str) -> None:
+    assert "API key" in httpx.get(f"{gateway_url}/ui/classic").text
+    page = httpx.get(f"{gateway_url}/ui")
+    if not (WEB_DIST / "index.html").is_file():
+        assert page.text == httpx.get(f"{gateway_url}/ui/classic").text
+        return
+    assert page.headers["cache-control"] == "no-cache" and '<div id="root">' in page.text
+    script = next(p.split('"')[0] for p in page.text.split('src="/ui/assets/')[1:])
+    asset = httpx.get(f"{gateway_url}/ui/assets/{script}", headers={"Accept-Encoding": "gzip"})
+    assert asset.headers["content-encoding"] == "gzip" and "immutable" in asset.headers["cache-control"]
+    assert httpx.get(f"{gateway_url}/ui/assets/..%2F..%2Fpyproject.toml").status_code == 404
