@@ -466,9 +466,9 @@ def main() -> dict[str, float]:
             figures[f"{side}_{key}_p50_ms"], figures[f"{side}_{key}_p99_ms"] = p50, p99
             cells += [p50, p99]
         cells += [cells[2] - cells[0], cells[3] - cells[1]]
-        print(f"  {label:30}" + "".join(f"{v:8.2f} ms" if i % 2 == 0 else f"{v:9.2f} ms"
+        print(f"  {label:30}" + "".join(f"{v:7.2f} ms" if i % 2 == 0 else f"{v:9.2f} ms"
                                        for i, v in enumerate(cells)))
-    print(f"  {'one actor call (a hop)':30}{'':22}{statistics.median(hops):8.2f} ms{percentile(hops, 99):9.2f} ms"
+    print(f"  {'one actor call (a hop)':30}{'':22}{statistics.median(hops):7.2f} ms{percentile(hops, 99):9.2f} ms"
           f"   ({len(hops)} calls, actor to actor, a bar there and None back)")
     figures["actor_hop_p50_ms"], figures["actor_hop_p99_ms"] = statistics.median(hops), percentile(hops, 99)
     verdicts = []
