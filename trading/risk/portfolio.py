@@ -36,6 +36,7 @@ from scipy import stats
 
 from trading.data.bars import BarSeries, FloatArray, IntArray
 from trading.errors import InvalidValue
+from trading.risk.rules import BookPosition, BookRisk, PortfolioFigures, RiskBook, UnitRisk
 
 __all__ = [
     "METHODS",
@@ -45,16 +46,19 @@ __all__ = [
     "KupiecResult",
     "LiquidityReport",
     "PortfolioRiskReport",
+    "RiskModel",
     "VarBacktest",
     "VarResult",
     "align_closes",
     "average_daily_volume",
     "backtest_var",
     "beta",
+    "book_risk",
     "correlation_matrix",
     "exposures",
     "kupiec_pof",
     "liquidity",
+    "portfolio_figures",
     "portfolio_returns",
     "portfolio_risk",
     "simple_returns",
@@ -726,4 +730,98 @@ def portfolio_risk(
         liquidity=liquidity(holdings, {n: average_daily_volume(history[n], adv_window) for n in names}, participation),
         first_ts=int(aligned.ts[0]),
         last_ts=int(aligned.ts[-1]),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ live book
+@dataclass(frozen=True)
+class RiskModel:
+    """What the live risk actor values books with: each instrument's daily bars (keyed by instrument id), the
+    method, confidence and horizon, an optional benchmark for betas, and how often to revalue on a timer."""
+
+    history: Mapping[str, BarSeries]
+    method: str = "historical"
+    confidence: float = 0.99
+    horizon: int = 1
+    benchmark: BarSeries | None = None
+    every_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        _check(self.confidence, self.method, self.horizon, 10**9, "normal", 5.0, 2)
+        if self.every_s <= 0:
+            raise InvalidValue(f"every_s must be positive, got {self.every_s}")
+
+
+def _gradients(
+    r: FloatArray, w: FloatArray, model: RiskModel
+) -> tuple[float, float, FloatArray, FloatArray]:
+    """VaR and ES (fractions) of weights `w` with their marginal figures dVaR/dw and dES/dw."""
+    if model.method == "parametric":
+        return _parametric(r, w, model.confidence, model.horizon)
+    if model.method == "historical":
+        port, per_asset = _historical_scenarios(r, w, model.horizon)
+    else:
+        port, per_asset = _simulated_scenarios(r, w, model.horizon, 10_000, 0, "normal", 5.0)
+    return _tail(port, per_asset, w, model.confidence)
+
+
+def book_risk(
+    positions: Sequence[BookPosition], marks: Mapping[str, Decimal], equity: Decimal, model: RiskModel | None
+) -> BookRisk:
+    """One book's figures: exposures and concentration at `marks`, VaR and ES (money) of the modelled positions,
+    and for every instrument of the model how VaR and ES grow per unit of market value bought or sold (the
+    gradient of a book that holds something; the standalone VaR/ES of a long or a short for a flat one)."""
+    quantities: dict[str, Decimal] = {}
+    values: dict[str, Decimal] = {}
+    for p in positions:
+        quantities[p.instrument] = quantities.get(p.instrument, ZERO) + p.quantity
+        mark = marks.get(p.instrument)
+        if mark is not None:
+            values[p.instrument] = values.get(p.instrument, ZERO) + p.quantity * mark * p.multiplier
+    quantities = {i: q for i, q in quantities.items() if q != 0}
+    values = {i: v for i, v in values.items() if v != 0}
+    long = sum((v for v in values.values() if v > 0), ZERO)
+    short = sum((v for v in values.values() if v < 0), ZERO)
+    largest = max(values, key=lambda i: abs(values[i]), default="")
+    largest_pct = float(abs(values[largest]) * 100 / equity) if largest and equity > 0 else 0.0
+    history = model.history if model is not None else {}
+    unmodelled = tuple(sorted(i for i in values if i not in history))
+    var = es = 0.0
+    per_unit: dict[str, UnitRisk] = {}
+    names = sorted(history)
+    if model is not None and names:
+        returns = align_closes([history[n] for n in names], names).returns()
+        held = np.array([float(values.get(n, ZERO)) for n in names])
+        if np.any(held != 0):
+            # Weights are fractions of the book's value (h-day returns compound); VaR/ES back in money.
+            scale = float(equity) if equity > 0 else float(long - short)
+            var, es, marginal, marginal_es = _gradients(returns, held / scale, model)
+            var, es = var * scale, es * scale
+            for n, m, m_es in zip(names, marginal.tolist(), marginal_es.tolist(), strict=True):
+                per_unit[n] = UnitRisk(m, -m, m_es, -m_es)
+        else:
+            for i, n in enumerate(names):
+                up = _gradients(returns[:, i : i + 1], np.ones(1), model)
+                down = _gradients(returns[:, i : i + 1], -np.ones(1), model)
+                per_unit[n] = UnitRisk(up[0], down[0], up[1], down[1])
+    return BookRisk(
+        equity=equity, var=var, es=es, gross=long - short, net=long + short, largest=largest,
+        largest_pct=largest_pct, quantities=quantities, per_unit=per_unit, unmodelled=unmodelled,
+    )
+
+
+def portfolio_figures(book: RiskBook, model: RiskModel | None) -> PortfolioFigures:
+    """The firm's and each account's figures for the pre-trade checks (`trading.risk.rules.RiskGate`)."""
+    accounts = sorted({p.owner for p in book.accounts} | set(book.equity))
+    firm_equity = sum(book.equity.values(), ZERO)
+    return PortfolioFigures(
+        firm=book_risk(book.accounts, book.marks, firm_equity, model),
+        accounts={
+            a: book_risk([p for p in book.accounts if p.owner == a], book.marks, book.equity.get(a, ZERO), model)
+            for a in accounts
+        },
+        method=model.method if model is not None else "",
+        confidence=model.confidence if model is not None else 0.0,
+        horizon=model.horizon if model is not None else 0,
+        ts=book.ts,
     )
