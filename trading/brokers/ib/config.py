@@ -28,6 +28,8 @@ class IBConfig:
     reconnect_min: float = 1.0  # backoff between reconnect attempts after a gateway restart
     reconnect_max: float = 60.0
     messages_per_second: int = 45  # IB disconnects clients that send more than 50 messages per second
+    regular_hours_only: bool = False  # history and live bars: True = regular trading hours only (useRTH)
+    commission_wait: float = 5.0  # s a fill waits for its commission report before it is reported without one
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -42,10 +44,15 @@ class IBConfig:
             raise ConfigError(f"IB_PAPER=false but IB_PORT={self.port} is a paper port", key="IB_PORT")
         if self.connect_timeout <= 0 or self.request_timeout <= 0:
             raise ConfigError("IB timeouts must be positive", key="IB_TIMEOUT")
+        if self.commission_wait < 0:
+            raise ConfigError(
+                f"IB_COMMISSION_WAIT must not be negative, got {self.commission_wait}", key="IB_COMMISSION_WAIT"
+            )
 
     @classmethod
     def from_settings(cls, source: SettingsSource) -> IBConfig:
-        """From `IB_HOST`, `IB_PORT`, `IB_CLIENT_ID`, `IB_ACCOUNT`, `IB_PAPER` (default true), `IB_READONLY`."""
+        """From `IB_HOST`, `IB_PORT`, `IB_CLIENT_ID`, `IB_ACCOUNT`, `IB_PAPER` (default true), `IB_READONLY`,
+        `IB_TIMEOUT`, `IB_RTH_ONLY` (default false), `IB_COMMISSION_WAIT` (s, default 5)."""
         paper = source.flag("IB_PAPER", True)
         return cls(
             host=source.text("IB_HOST", "127.0.0.1"),
@@ -55,4 +62,6 @@ class IBConfig:
             paper=paper,
             readonly=source.flag("IB_READONLY", False),
             connect_timeout=source.number("IB_TIMEOUT", 10.0),
+            regular_hours_only=source.flag("IB_RTH_ONLY", False),
+            commission_wait=source.number("IB_COMMISSION_WAIT", 5.0),
         )

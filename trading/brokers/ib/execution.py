@@ -1,8 +1,14 @@
 """Interactive Brokers through ib_insync: one API session with TWS or IB Gateway.
 
 IB Gateway and TWS restart once a day; when the socket drops, a reconnect loop with backoff brings the
-session back (ib_insync re-syncs orders, positions and account values on connect). IB has no client order
-id field: ours travels in `orderRef`, which IB keeps on the order and on every execution.
+session back (ib_insync re-syncs orders, positions and account values on connect), and the report and bar
+streams end with `RetryLater` so their actor restarts them (and reconciles what was missed). IB has no
+client order id field: ours travels in `orderRef`, which IB keeps on the order and on every execution.
+
+Live bars come from `reqRealTimeBars` (5-second bars) folded into 1-minute bars (`ib.bars.MinuteBars`),
+not from `keepUpToDate` historical bars: a keep-up-to-date bar is rewritten in place with no closed flag
+(closed only once the next minute's first update comes) and each subscription is a historical-data request
+under IB's pacing limits, while the :55 five-second bar closes a minute on time.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -17,12 +24,16 @@ from decimal import Decimal
 from typing import Any
 
 from ib_insync import IB, ExecutionFilter
+from ib_insync import Fill as IBFill
 from ib_insync.order import Trade
 
 from trading.brokers.ib import parsing
+from trading.brokers.ib.bars import MINUTE_NS, NS_PER_SECOND, MinuteBars
 from trading.brokers.ib.config import IBConfig
 from trading.brokers.protocol import (
     AccountReport,
+    BarEvent,
+    ExecutionReport,
     MarketEvent,
     OrderReport,
     PositionReport,
@@ -32,7 +43,8 @@ from trading.brokers.protocol import (
 )
 from trading.brokers.retry import Backoff, RateLimiter, retry_read
 from trading.brokers.write_path import submit_once
-from trading.errors import FixRequest, OrderStateUnknown, RetryLater, StopTrading
+from trading.data.bars import Bar
+from trading.errors import BrokerError, FixRequest, OrderStateUnknown, RetryLater, StopTrading
 from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId
 from trading.model.instruments import Instrument
@@ -40,13 +52,16 @@ from trading.model.orders import Order
 
 log = logging.getLogger(__name__)
 VENUE = "ib"
+HISTORY_CHUNK_S = 86_400  # the longest duration IB serves 1-minute bars for in one request
+HISTORY_TIMEOUT_S = 60.0  # historical data is slow to come (ib_insync's own default)
+REALTIME_BAR_S = 5  # the only size IB's real-time bars come in
 
 
 class IBBroker:
     """One TWS / IB Gateway session (stocks, futures, forex)."""
 
     def __init__(
-        self, config: IBConfig, *, name: str = "ib", ib: IB | None = None, read_backoff: Backoff | None = None
+        self, config: IBConfig, *, name: str = "ib", ib: Any = None, read_backoff: Backoff | None = None
     ) -> None:
         self.name = name
         self.config = config
@@ -57,6 +72,7 @@ class IBBroker:
         self._reconnect = Backoff(attempts=1, base=config.reconnect_min, cap=config.reconnect_max)
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._connect_lock = asyncio.Lock()
         self.reconnect_attempts = 0
         self.ib.disconnectedEvent += self._on_disconnected
 
@@ -65,24 +81,29 @@ class IBBroker:
 
     # -- connection -------------------------------------------------------------------------------------
     async def connect(self) -> None:
-        """Connect once; `RetryLater` if TWS / Gateway is not there or does not complete the handshake."""
-        self._closing = False
-        try:
-            await self.ib.connectAsync(
-                self.config.host,
-                self.config.port,
-                clientId=self.config.client_id,
-                timeout=self.config.connect_timeout,
-                readonly=self.config.readonly,
-                account=self.config.account,
-            )
-        except (TimeoutError, ConnectionError, OSError) as exc:
-            raise RetryLater(
-                f"IB API at {self.config.host}:{self.config.port} not ready: {exc!r}", venue=VENUE
-            ) from exc
-        if self.config.account and self.config.account not in self.ib.managedAccounts():
-            self.ib.disconnect()
-            raise StopTrading(f"IB login does not manage account {self.config.account}", venue=VENUE)
+        """Connect; nothing to do when connected, so it is safe to call again (the report stream, the bar
+        stream and the reconnect loop all call it; a lock keeps them from opening two sessions).
+        `RetryLater` if TWS / Gateway is not there or does not complete the handshake."""
+        async with self._connect_lock:
+            self._closing = False
+            if self.ib.isConnected():
+                return
+            try:
+                await self.ib.connectAsync(
+                    self.config.host,
+                    self.config.port,
+                    clientId=self.config.client_id,
+                    timeout=self.config.connect_timeout,
+                    readonly=self.config.readonly,
+                    account=self.config.account,
+                )
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                raise RetryLater(
+                    f"IB API at {self.config.host}:{self.config.port} not ready: {exc!r}", venue=VENUE
+                ) from exc
+            if self.config.account and self.config.account not in self.ib.managedAccounts():
+                self.ib.disconnect()
+                raise StopTrading(f"IB login does not manage account {self.config.account}", venue=VENUE)
 
     def _on_disconnected(self) -> None:
         if self._closing:
@@ -119,12 +140,12 @@ class IBBroker:
         if not self.ib.isConnected():
             raise RetryLater("IB session is not connected (gateway restarting?)", venue=VENUE)
 
-    async def _read(self, action: str, call: Any) -> Any:
+    async def _read(self, action: str, call: Any, timeout: float | None = None) -> Any:
         async def once() -> Any:
             self._require_connection()
             await self._limiter.acquire()
             try:
-                return await asyncio.wait_for(call(), self.config.request_timeout)
+                return await asyncio.wait_for(call(), timeout or self.config.request_timeout)
             except TimeoutError as exc:
                 raise RetryLater(f"IB {action} timed out", venue=VENUE) from exc
             except ConnectionError as exc:
@@ -254,9 +275,162 @@ class IBBroker:
             time.time_ns(),
         )
 
-    # -- market data ------------------------------------------------------------------------------------
+    # -- the venue's streams and clock -----------------------------------------------------------------
+    async def execution_reports(self) -> AsyncIterator[ExecutionReport]:
+        """Our orders' updates (those with an `orderRef`) in arrival order, from ib_insync's events through a
+        queue: `openOrderEvent` and `orderStatusEvent` as order reports, `execDetailsEvent` as a fill. A fill
+        is queued when its commission report arrives (IB sends it right after the execution) or, failing
+        that, after `commission_wait` seconds with zero commission, since the order manager books a trade id
+        once. Ends with `RetryLater` when the session drops; the next call reconnects first."""
+        await self.connect()
+        queue: asyncio.Queue[ExecutionReport | RetryLater] = asyncio.Queue()
+        waiting: dict[str, asyncio.TimerHandle] = {}  # execId -> the commission_wait timer
+        loop = asyncio.get_running_loop()
+
+        def report(trade: Trade, ib_fill: IBFill | None = None) -> None:
+            try:
+                order = parsing.order_report(trade, self.venue)
+                fill = None if ib_fill is None else parsing.fill(ib_fill, self.venue)
+            except (BrokerError, ValueError, ArithmeticError) as exc:
+                log.warning("IB update for %s dropped as malformed: %s", trade.order.orderRef, exc)
+                return
+            queue.put_nowait(ExecutionReport(order, fill))
+
+        def on_order(trade: Trade) -> None:
+            if trade.order.orderRef:
+                report(trade)
+
+        def settle(trade: Trade, ib_fill: IBFill) -> None:
+            timer = waiting.pop(ib_fill.execution.execId, None)
+            if timer is not None:
+                timer.cancel()
+                report(trade, ib_fill)
+
+        def on_execution(trade: Trade, ib_fill: IBFill) -> None:
+            exec_id = ib_fill.execution.execId
+            if not trade.order.orderRef or exec_id in waiting:
+                return
+            waiting[exec_id] = loop.call_later(self.config.commission_wait, late, trade, ib_fill)
+            if ib_fill.commissionReport.execId:  # its commission came first
+                settle(trade, ib_fill)
+
+        def late(trade: Trade, ib_fill: IBFill) -> None:
+            log.warning(
+                "IB fill %s: no commission report after %.1fs", ib_fill.execution.execId, self.config.commission_wait
+            )
+            settle(trade, ib_fill)
+
+        def on_commission(trade: Trade, ib_fill: IBFill, _: Any) -> None:
+            settle(trade, ib_fill)
+
+        def on_disconnect() -> None:
+            queue.put_nowait(RetryLater("IB session dropped: execution reports stop until it is back", venue=VENUE))
+
+        handlers: list[tuple[Any, Any]] = [
+            (self.ib.openOrderEvent, on_order),
+            (self.ib.orderStatusEvent, on_order),
+            (self.ib.execDetailsEvent, on_execution),
+            (self.ib.commissionReportEvent, on_commission),
+            (self.ib.disconnectedEvent, on_disconnect),
+        ]
+        for event, handler in handlers:
+            event.connect(handler)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, RetryLater):
+                    raise item
+                yield item
+        finally:
+            for event, handler in handlers:
+                event.disconnect(handler)
+            for timer in waiting.values():
+                timer.cancel()
+
+    async def venue_time_ns(self) -> int:
+        """TWS / Gateway's clock (`reqCurrentTime`, whole seconds)."""
+        moment = await self._read("current time", self.ib.reqCurrentTimeAsync)
+        return parsing._ns(moment)
+
+    async def history(self, instrument_id: InstrumentId, start_ns: int, end_ns: int) -> list[Bar]:
+        """Closed 1-minute bars with `start_ns <= ts < end_ns` from `reqHistoricalData`, a day per request
+        (newest first); the bar still forming at the venue's clock is left out."""
+        if end_ns <= start_ns:
+            return []
+        contract = parsing.contract_for(instrument_id.symbol)
+        closed_before = min(end_ns, await self.venue_time_ns() - MINUTE_NS + 1)
+        bars: dict[int, Bar] = {}
+        chunk_end = closed_before
+        while chunk_end > start_ns:
+            seconds = min(HISTORY_CHUNK_S, max(60, -(-(chunk_end - start_ns) // NS_PER_SECOND)))
+            until = dt.datetime.fromtimestamp(-(-chunk_end // NS_PER_SECOND), tz=dt.UTC)  # whole seconds, up
+            request = functools.partial(
+                self.ib.reqHistoricalDataAsync,
+                contract,
+                until,
+                f"{seconds} S",
+                "1 min",
+                parsing.what_to_show(contract),
+                self.config.regular_hours_only,
+                formatDate=2,
+                timeout=HISTORY_TIMEOUT_S,
+            )
+            for row in await self._read("historical bars", request, HISTORY_TIMEOUT_S) or []:
+                bar = parsing.history_bar(row)
+                if start_ns <= bar.ts < closed_before:
+                    bars[bar.ts] = bar
+            chunk_end -= seconds * NS_PER_SECOND
+        return [bars[ts] for ts in sorted(bars)]
+
     async def market_data(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarketEvent]:
-        """Top-of-book quotes and last trades from `reqMktData` tickers."""
+        """One `BarEvent` per closed 1-minute bar, folded from `reqRealTimeBars` 5-second bars. Ends with
+        `RetryLater` when the session drops (IB forgets the subscriptions); the next call reconnects."""
+        await self.connect()
+        queue: asyncio.Queue[BarEvent | RetryLater] = asyncio.Queue(10_000)
+        subscriptions: list[tuple[Any, Any]] = []
+
+        def on_disconnect() -> None:
+            queue.put_nowait(RetryLater("IB session dropped: live bars stop until it is back", venue=VENUE))
+
+        def listener(iid: InstrumentId, minutes: MinuteBars) -> Any:
+            def on_update(bars: Any, has_new_bar: bool) -> None:
+                if not has_new_bar or not bars:
+                    return
+                slice_ = bars[-1]
+                ts = parsing._ns(slice_.time)
+                for bar in minutes.add(ts, slice_.open_, slice_.high, slice_.low, slice_.close, float(slice_.volume)):
+                    if queue.full():
+                        log.warning("IB live bars: queue full, %s bar %s dropped", iid, bar.ts)
+                    else:
+                        queue.put_nowait(BarEvent(iid, bar))
+
+            return on_update
+
+        self.ib.disconnectedEvent += on_disconnect
+        try:
+            for iid in instrument_ids:
+                contract = parsing.contract_for(iid.symbol)
+                await self._limiter.acquire()
+                bars = self.ib.reqRealTimeBars(
+                    contract, REALTIME_BAR_S, parsing.what_to_show(contract), self.config.regular_hours_only
+                )
+                handler = listener(iid, MinuteBars())
+                bars.updateEvent += handler
+                subscriptions.append((bars, handler))
+            while True:
+                item = await queue.get()
+                if isinstance(item, RetryLater):
+                    raise item
+                yield item
+        finally:
+            self.ib.disconnectedEvent -= on_disconnect
+            for bars, handler in subscriptions:
+                bars.updateEvent -= handler
+                with contextlib.suppress(Exception):  # a dropped session has no subscription left to cancel
+                    self.ib.cancelRealTimeBars(bars)
+
+    async def quotes(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarketEvent]:
+        """Top-of-book quotes and last trades from `reqMktData` tickers (not used by the runtime)."""
         self._require_connection()
         queue: asyncio.Queue[MarketEvent] = asyncio.Queue(10_000)
         tickers = {}

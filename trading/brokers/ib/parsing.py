@@ -16,10 +16,11 @@ from ib_insync import Contract, Forex, Future, LimitOrder, MarketOrder, Stock, S
 from ib_insync import Fill as IBFill
 from ib_insync import Order as IBOrder
 from ib_insync import Position as IBPosition
-from ib_insync.objects import AccountValue
+from ib_insync.objects import AccountValue, BarData
 from ib_insync.order import Trade
 
 from trading.brokers.protocol import AccountReport, OrderReport, PositionReport
+from trading.data.bars import Bar
 from trading.errors import BrokerError, FixRequest
 from trading.model.fills import Fill
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
@@ -139,6 +140,19 @@ def order_report(trade: Trade, venue: str) -> OrderReport:
         ts=_ns(last.time) if last is not None else 0,
         reason=(last.message if last is not None and state is OrderStatus.REJECTED else ""),
     )
+
+
+def what_to_show(contract: Contract) -> str:
+    """Forex has no trades on IDEALPRO: its bars are midpoints; everything else trades."""
+    return "MIDPOINT" if contract.secType == "CASH" else "TRADES"
+
+
+def history_bar(row: BarData) -> Bar:
+    """One historical bar (requested with `formatDate=2`, so `date` is a UTC datetime: the bar's open)."""
+    moment = row.date
+    if not isinstance(moment, dt.datetime):
+        raise BrokerError(f"IB intraday bar has a date without a time: {moment!r}", venue=VENUE)
+    return Bar(_ns(moment), row.open, row.high, row.low, row.close, float(row.volume))
 
 
 def _ns(moment: dt.datetime) -> int:
