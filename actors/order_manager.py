@@ -47,7 +47,7 @@ from trading.messages import (
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
 from trading.model.instruments import Instrument
 from trading.model.orders import Order, OrderSide, OrderStatus, OrderType
-from trading.risk.rules import RiskEngine, RiskGate
+from trading.risk.rules import BookPosition, RiskBook, RiskEngine, RiskGate
 from trading.storage import FillRow, OrderRow, PositionRow
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class OrderManagerActor:
         self.tasks: list[asyncio.Task[None]] = []
         self.flatten_seq = 0
         self.missing: dict[ClientOrderId, tuple[float, int]] = {}  # in doubt and not at the venue: (since, lookups)
+        self.account_base: dict[str, Decimal] = {}  # each account's equity less its P&L at the start
         self._handles: dict[str, Any] = {}
 
     def _fresh(self) -> OrderManager:
@@ -129,8 +130,11 @@ class OrderManagerActor:
             equity = Decimal(0)
             for broker in self.brokers:
                 await self.reconcile_broker(broker)
-                equity += await call_with_retry(self._actor(broker_name(broker)).equity.remote, "broker equity")
+                account = await call_with_retry(self._actor(broker_name(broker)).equity.remote, "broker equity")
+                self.account_base[broker] = account - self.oms.account_pnl(broker).net
+                equity += account
             self.base_equity = equity - self._net_pnl()
+            self._notify_risk()
             self.starts += 1
             if self.reconcile_every_s is not None:
                 self.tasks.append(asyncio.create_task(self._reconcile_forever(self.reconcile_every_s)))
@@ -422,6 +426,33 @@ class OrderManagerActor:
             if self.publisher is None:
                 self.publisher = EventPublisher(storage.cache, "events", self.stream)
             self.publisher.publish(events)
+        if any(isinstance(e, PositionChanged) for e in events):
+            self._notify_risk()
+
+    # ------------------------------------------------------------------------------- for the risk actor
+    def risk_book(self) -> RiskBook:
+        """The book as the risk actor values it: positions per account and strategy, marks, account equity."""
+        oms = self.oms
+        return RiskBook(
+            taken_ns=time.time_ns(),
+            ts=self._after_ts(None),
+            accounts=tuple(BookPosition(a, str(i), p.quantity, p.multiplier)
+                           for (a, i), p in oms.account_positions.items() if p.quantity != 0),
+            strategies=tuple(BookPosition(s, str(i), p.quantity, p.multiplier)
+                             for (s, i), p in oms.strategy_positions.items() if p.quantity != 0),
+            marks={str(i): m for i, m in oms.marks.items()},
+            equity={b: self.account_base.get(b, Decimal(0)) + oms.account_pnl(b).net for b in self.brokers},
+        )
+
+    async def book(self) -> RiskBook:
+        """`risk_book` for the risk actor's timer (market moves)."""
+        await self._ready()
+        return self.risk_book()
+
+    def _notify_risk(self) -> None:
+        """Tell the risk actor the positions changed: the book, sent without waiting (off the order path)."""
+        with contextlib.suppress(ValueError):  # not created yet: it asks for the book on its own start path
+            self._actor(self.risk_name).on_book.remote(self.risk_book())
 
     def _net_pnl(self) -> Decimal:
         return sum((self.oms.account_pnl(broker).net for broker in self.brokers), Decimal(0))

@@ -26,6 +26,7 @@ from trading.errors import ConfigError
 from trading.live.config import BrokerConfig, RuntimeConfig, StrategyConfigEntry
 from trading.model.identifiers import InstrumentId
 from trading.model.instruments import Instrument
+from trading.risk.portfolio import RiskModel
 from trading.sim.models import SimConfig
 from trading.sim.sessions import NS_PER_MINUTE
 from trading.strategy import build_config
@@ -48,6 +49,7 @@ class RuntimeSpec:
     replay_series: BarSeries | None = None
     sim: SimConfig = field(default_factory=SimConfig)
     bar_interval_ns: int = NS_PER_MINUTE
+    risk_model: RiskModel | None = None  # the daily history the risk actor values books with
 
     @property
     def run_tag(self) -> str:
@@ -81,7 +83,7 @@ class RuntimeActor:
         paper = [b.name for b in config.brokers if b.kind == "paper"]
         self.children[RISK] = RiskActor.options(**self._options(RISK)).remote(  # type: ignore[attr-defined]
             config.risk.model_dump(exclude_none=True), redis_url=spec.redis_url, namespace=ns,
-            order_manager=ORDER_MANAGER,
+            order_manager=ORDER_MANAGER, risk_model=spec.risk_model,
         )
         for broker in config.brokers:
             name = broker_name(broker.name)

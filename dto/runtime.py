@@ -1,7 +1,8 @@
 """Building a runtime from a validated config: the composition root's one place that reads files.
 
-The replay's bars are loaded here, by the command line, from a path in the config file the user wrote; no actor
-and no API call ever chooses a path. `start_runtime` creates the supervisor actor and starts it.
+The replay's bars and the risk model's daily history are loaded here, by the command line, from paths in the config
+file the user wrote; no actor and no API call ever chooses a path. `start_runtime` creates the supervisor actor and
+starts it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from trading.backtest.runner import BacktestSpec, build_instrument
+from trading.data.bars import BarSeries
 from trading.data.loaders import load_bars
-from trading.errors import ConfigError
-from trading.live.config import RuntimeConfig
+from trading.errors import ConfigError, DataError
+from trading.live.config import RiskModelConfig, RuntimeConfig
 from trading.model.identifiers import InstrumentId
 from trading.sim.sessions import NS_PER_MINUTE, infer_bar_interval
 
@@ -59,10 +61,29 @@ def runtime_spec(
             "sim": spec.sim_config(),
             "bar_interval_ns": infer_bar_interval(series.ts) if len(series) >= 2 else NS_PER_MINUTE,
         }
+    if config.risk_model is not None:
+        extra["risk_model"] = risk_model(config.risk_model)
     return RuntimeSpec(
         config=config, namespace=namespace, run_id=run_id, database_url=database_url, redis_url=redis_url,
         detached=detached, max_restarts=max_restarts, **extra,
     )
+
+
+def risk_model(config: RiskModelConfig) -> Any:
+    """The risk actor's `RiskModel`: the daily history files the config names, loaded (errors name the key)."""
+    from trading.risk.portfolio import RiskModel
+
+    def daily(file: str, key: str) -> BarSeries:
+        path = Path(file)
+        path = path if path.is_absolute() else ROOT / path
+        try:
+            return load_bars(path, on_bad_rows=config.on_bad_rows)
+        except (DataError, OSError) as exc:
+            raise ConfigError(f"{key}: {exc}", key=key) from None
+
+    history = {i: daily(f, f"risk_model.history.{i}") for i, f in config.history.items()}
+    benchmark = daily(config.benchmark, "risk_model.benchmark") if config.benchmark is not None else None
+    return RiskModel(history, config.method, config.confidence, config.horizon, benchmark, config.every_s)
 
 
 def start_runtime(spec: Any) -> Any:

@@ -12,10 +12,17 @@ strategies:
     instrument: SPY.ALPACA
     broker: alpaca
     size: 1
-risk: {max_order_quantity: 100}      # RiskLimits fields
+risk: {max_order_quantity: 100, max_var: 5000}   # RiskLimits fields (portfolio limits also per account)
+risk_model:                   # daily history the risk actor values books with (VaR/ES per instrument)
+  history: {SPY.ALPACA: data/mplfinance/yahoofinance-SPY-20080101-20180101.csv}
+  method: historical
+  confidence: 0.99
 replay:                       # paper brokers only: the real bars they (and the strategies) replay
   data: data/mplfinance/SP500_NOV2019_IDayRVol.csv
   speed: 60x
+notifications:                # alerts: channels and rules (trading/alerts/config.py, docs/alerts.md)
+  channels: [{name: ops, kind: webhook, url: "https://ops.example.com/dto"}]
+  rules: [{rule: kill_switch, channels: [ops]}]
 ```
 
 Every error names its key (`strategies[0].broker: unknown broker 'alpcaa'`); unknown keys are refused. Paper or
@@ -34,6 +41,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trading.alerts.config import NotificationsConfig
 from trading.errors import ConfigError
 from trading.model.identifiers import InstrumentId
 from trading.risk.rules import RiskLimits
@@ -124,15 +132,39 @@ class ReplayConfig(_Strict):
     commission_per_unit: Decimal = Field(Decimal(0), ge=0, description="Paper fee per unit")
 
 
+class RiskModelConfig(_Strict):
+    """How the risk actor values the book: each instrument's daily bars (files the user names here), the VaR
+    method, confidence and horizon."""
+
+    history: dict[str, str] = Field(
+        default_factory=dict, description="Daily bars file per instrument id (SYMBOL.VENUE): project path or absolute"
+    )
+    method: Literal["historical", "parametric", "montecarlo"] = Field("historical", description="VaR/ES method")
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="VaR/ES confidence, e.g. 0.99")
+    horizon: int = Field(1, ge=1, le=250, description="Days the VaR/ES covers")
+    benchmark: str | None = Field(None, description="Daily bars file of a benchmark (betas in the report)")
+    on_bad_rows: Literal["raise", "drop"] = Field("raise", description="Bad rows in a history file: refuse or drop")
+    every_s: float = Field(5.0, gt=0, description="Seconds between revaluations on a timer (market moves)")
+
+    @field_validator("history")
+    @classmethod
+    def _instruments(cls, history: dict[str, str]) -> dict[str, str]:
+        for instrument in history:
+            InstrumentId.parse(instrument)
+        return history
+
+
 class RuntimeConfig(_Strict):
     """The whole runtime: brokers, strategies, risk limits, and the replay for paper brokers."""
 
     brokers: list[BrokerConfig] = Field(min_length=1, description="Venue accounts, one broker actor each")
     strategies: list[StrategyConfigEntry] = Field(default_factory=list, description="Strategies to run")
     risk: RiskLimits = Field(default_factory=RiskLimits, description="Firm-wide pre-trade limits")
+    risk_model: RiskModelConfig | None = Field(None, description="Daily history for VaR/ES (the portfolio limits)")
     replay: ReplayConfig | None = Field(None, description="Paper brokers: the bars to replay")
     warmup_bars: int = Field(200, ge=0, le=10_000, description="Live: 1-minute bars of history per instrument")
     reconcile_every_s: float = Field(30.0, gt=0, description="Live: seconds between reconciliations")
+    notifications: NotificationsConfig | None = Field(None, description="Alert channels and rules (docs/alerts.md)")
 
     @model_validator(mode="after")
     def _references(self) -> RuntimeConfig:
