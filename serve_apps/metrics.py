@@ -14,6 +14,7 @@ from prometheus_client.core import HistogramMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.latency import LATENCY_BUCKETS, LatencyHistogram, merged
+from serve_apps.risk_routes import PortfolioGauges
 
 
 class HistogramSnapshot:
@@ -67,6 +68,7 @@ class GatewayMetrics:
         self.halted = Gauge("dto_risk_halted", "1 when the risk engine halts trading", registry=r)
         self.kill_switch = Gauge("dto_kill_switch", "1 when the kill switch is on", registry=r)
         self.up = Gauge("dto_runtime_up", "1 when the runtime's actors answered the scrape", registry=r)
+        self.portfolio = PortfolioGauges(r)
 
     def runtime(
         self,
@@ -97,6 +99,7 @@ class GatewayMetrics:
         if risk is not None:
             self.halted.set(1 if risk["state"] == "halted" else 0)
             self.kill_switch.set(1 if risk["kill_switch"] else 0)
+        self.portfolio.set(risk)
         if strategies is not None:
             self.bar_to_order.value = merged([s["bar_to_order"] for s in strategies if "bar_to_order" in s])
         if restarts is not None:
