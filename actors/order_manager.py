@@ -518,19 +518,34 @@ class OrderManagerActor:
             rows.append({"seq": seq, "broker": where, **fill.to_dict()})
         return rows[:limit]
 
-    async def positions_view(self) -> dict[str, Any]:
+    async def positions_view(self, broker: str | None = None) -> dict[str, Any]:
+        """Positions per account and per strategy, P&L, marks; only `broker`'s if named (its account P&L as
+        `pnl`). A strategy position's `broker` is where its fills were; null if at several (a person's orders at
+        more than one broker): such a position is listed under each of them."""
         await self._ready()
         oms = self.oms
-        strategies = sorted({s for (s, _) in oms.strategy_positions})
+        where: dict[tuple[str, InstrumentId], set[str]] = {}
+        for event in oms.fills:
+            fill = event.fill
+            order = oms.orders.get(fill.client_order_id)
+            at = order.broker if order is not None and order.broker else self.brokers[0]
+            where.setdefault((fill.strategy_id, fill.instrument_id), set()).add(at)
+        strategy_rows = []
+        for (s, i), p in oms.strategy_positions.items():
+            brokers = where.get((s, i), set())
+            if p.quantity != 0 and broker in (None, *brokers):
+                strategy_rows.append({"strategy_id": s, "broker": next(iter(brokers)) if len(brokers) == 1 else None,
+                                      **p.to_dict()})
+        strategies = sorted({s for (s, _) in oms.strategy_positions
+                             if broker is None or any(broker in b for (t, _), b in where.items() if t == s)})
         return {
             "positions": [
-                {"account_id": a, **p.to_dict()} for (a, _), p in oms.account_positions.items() if p.quantity != 0
+                {"account_id": a, **p.to_dict()} for (a, _), p in oms.account_positions.items()
+                if p.quantity != 0 and broker in (None, a)
             ],
-            "strategy_positions": [
-                {"strategy_id": s, **p.to_dict()} for (s, _), p in oms.strategy_positions.items() if p.quantity != 0
-            ],
-            "pnl": oms.account_pnl().to_dict(),
-            "account_pnl": {b: oms.account_pnl(b).to_dict() for b in self.brokers},
+            "strategy_positions": strategy_rows,
+            "pnl": (oms.account_pnl() if broker is None else oms.account_pnl(broker)).to_dict(),
+            "account_pnl": {b: oms.account_pnl(b).to_dict() for b in self.brokers if broker in (None, b)},
             "strategy_pnl": {s: oms.strategy_pnl(s).to_dict() for s in strategies},
             "marks": {str(i): str(m) for i, m in oms.marks.items()},
         }

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,6 +39,15 @@ from trading.risk.stress import Scenario, historical_scenarios, hypothetical_sho
 from trading.storage import StorageError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchResult:
+    """What switching the kill switch did: the state change (None if it was already so) and, when switched on,
+    the client order ids of the working orders asked to cancel at every venue."""
+
+    change: RiskStateChanged | None
+    canceled: tuple[str, ...] = ()
 
 
 @ray.remote
@@ -262,17 +272,18 @@ class RiskActor:
             self._oms = ray.get_actor(self.order_manager, namespace=self.namespace)
 
     # ----------------------------------------------------------------------------- for people (the gateway)
-    async def set_kill_switch(self, on: bool, reason: str, now_ns: int = 0) -> RiskStateChanged | None:
+    async def set_kill_switch(self, on: bool, reason: str, now_ns: int = 0) -> KillSwitchResult:
         """Halt (or release) trading firm-wide. On: every working order at every venue is canceled, after the
-        halt is in force at the order manager (so no new order slips in between)."""
+        halt is in force at the order manager (so no new order slips in between). Says which were asked."""
         await self._ready()
         if self.storage.cache is not None:
             await self.storage.cache.set_kill_switch(on, reason)
         change = self._record(self.engine.set_kill_switch(on, reason, now_ns))
         await self._publish(save=True)
+        canceled: list[str] = []
         if on:
-            await self._order_manager_call("cancel_all", f"kill switch: {reason}")
-        return change
+            canceled = await self._order_manager_call("cancel_all", f"kill switch: {reason}")
+        return KillSwitchResult(change, tuple(canceled))
 
     async def flatten(self, reason: str) -> list[str]:
         """Close every position at every venue (market orders, journaled). Returns the orders sent."""

@@ -12,7 +12,6 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from actors import ORDER_MANAGER, RISK
 from serve_apps import market_routes, research, risk_routes, v1, web
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
@@ -96,7 +95,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         view = risk = None
         with contextlib.suppress(ApiError):
             view, risk = await asyncio.gather(
-                svc.read(ORDER_MANAGER, "metrics_view", timeout_s=2.0), svc.read(RISK, "status", timeout_s=2.0)
+                svc.read_within(2.0, svc.runtime.order_metrics), svc.read_within(2.0, svc.runtime.risk_status)
             )
         strategies, restarts = await asyncio.gather(svc.strategy_statuses(), svc.actor_restarts())
         metrics.runtime(view, risk, strategies, restarts)

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from actors import MARKET_DATA
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import BarOut
 from serve_apps.security import Principal, need, services
@@ -34,6 +33,6 @@ async def bars(
         known = ", ".join(sorted(svc.instruments)) or "none yet"
         raise ApiError(404, "instrument_not_found", f"no market data for {instrument_id!r} (known: {known})",
                        field="instrument_id")
-    history = await svc.read(MARKET_DATA, "history", InstrumentId.parse(instrument_id))
+    history = await svc.read(svc.runtime.bar_history, InstrumentId.parse(instrument_id))
     chosen = [b for b in history if (start_ns is None or b.ts >= start_ns) and (end_ns is None or b.ts <= end_ns)]
     return [{"instrument_id": instrument_id, **bar.to_dict()} for bar in chosen[-limit:]]

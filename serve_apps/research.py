@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
-from actors.research import RESEARCH, datasets
+from actors.research import datasets
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import BacktestRequest, JobOut, JobResults, SweepRequest
 from serve_apps.security import Principal, need, services
@@ -55,7 +55,7 @@ async def _submit(svc: Services, who: Principal, kind: Kind, body: BacktestReque
         (BacktestSettings if kind == "backtest" else SweepSettings).model_validate(request)
     except ValidationError as exc:
         raise settings_error(exc) from None  # a ConfigError: 422 naming the field
-    return await svc.call(RESEARCH, "submit", kind, request, who.key_id)
+    return await svc.call(svc.runtime.submit_research(kind, request, who.key_id))
 
 
 @router.get("/research/datasets", response_model=list[str])

@@ -8,33 +8,84 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-CLIENT_ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+CLIENT_ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,47}$"
+BROKER = r"^[a-z][a-z0-9_-]{0,30}$"
+
+
+def _price(description: str = "") -> Any:
+    return Field(None, gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False, description=description)
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Bracket(Request):
+    """Exits that work once the entry fills, one cancelling the other: a stop-loss and a take-profit."""
+
+    stop_loss: Decimal = Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False,
+                               description="stop price of the stop-loss (opposite side, the entry's quantity)")
+    take_profit: Decimal = Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False,
+                                 description="limit price of the take-profit (opposite side, the entry's quantity)")
+    stop_loss_limit: Decimal | None = _price("makes the stop-loss a stop-limit with this limit price")
+
+
+class OcoLeg(Request):
+    """The other order of a one-cancels-the-other pair: same instrument, side, quantity and time in force."""
+
+    client_order_id: str | None = Field(None, pattern=CLIENT_ORDER_ID, description="default: <client_order_id>-oco")
+    order_type: Literal["limit", "stop", "stop_limit", "trailing_stop"]
+    limit_price: Decimal | None = _price()
+    stop_price: Decimal | None = _price()
+    trailing_offset: Decimal | None = _price("trailing stop: price distance")
+    trailing_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=12, decimal_places=8,
+                                             allow_inf_nan=False, description="trailing stop: percent distance")
+
+    @model_validator(mode="after")
+    def _prices(self) -> OcoLeg:
+        _check_prices(self.order_type, self.limit_price, self.stop_price, self.trailing_offset, self.trailing_percent)
+        return self
+
+
+def _check_prices(
+    order_type: str, limit: Decimal | None, stop: Decimal | None, offset: Decimal | None, percent: Decimal | None
+) -> None:
+    if order_type in ("limit", "stop_limit") and limit is None:
+        raise ValueError(f"a {order_type} order needs limit_price")
+    if order_type in ("stop", "stop_limit") and stop is None:
+        raise ValueError(f"a {order_type} order needs stop_price")
+    if order_type == "trailing_stop" and (offset is None) == (percent is None):
+        raise ValueError("a trailing_stop order needs exactly one of trailing_offset, trailing_percent")
+    if order_type != "trailing_stop" and (offset is not None or percent is not None):
+        raise ValueError(f"trailing_offset and trailing_percent are for trailing_stop orders, not {order_type}")
+
+
 class OrderRequest(Request):
     client_order_id: str = Field(
         pattern=CLIENT_ORDER_ID,
-        description="your id for this order: sending the same id again returns the same order (safe retries)",
+        description="your id for this order: sending the same id again returns the same order (safe retries). "
+        "Stored with the prefix `m-` (added unless the id already has it), so it never collides with a strategy's",
     )
     instrument_id: str = Field(min_length=3, max_length=64, description="e.g. SPX.PAPER")
     side: Literal["buy", "sell"]
-    order_type: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    order_type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
     quantity: Decimal = Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
-    limit_price: Decimal | None = Field(None, gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
-    stop_price: Decimal | None = Field(None, gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)
+    limit_price: Decimal | None = _price()
+    stop_price: Decimal | None = _price()
+    trailing_offset: Decimal | None = _price("trailing stop: price distance")
+    trailing_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=12, decimal_places=8,
+                                             allow_inf_nan=False, description="trailing stop: percent distance")
     time_in_force: Literal["day", "gtc", "ioc", "fok"] = "gtc"
     reduce_only: bool = False
+    broker: str | None = Field(None, pattern=BROKER, description="the broker (by name); default the runtime's first")
+    bracket: Bracket | None = Field(None, description="this order is the entry of a bracket with these exits")
+    oco: OcoLeg | None = Field(None, description="this order and `oco` form a one-cancels-the-other pair")
 
     @model_validator(mode="after")
     def _prices(self) -> OrderRequest:
-        if self.order_type in ("limit", "stop_limit") and self.limit_price is None:
-            raise ValueError(f"a {self.order_type} order needs limit_price")
-        if self.order_type in ("stop", "stop_limit") and self.stop_price is None:
-            raise ValueError(f"a {self.order_type} order needs stop_price")
+        _check_prices(self.order_type, self.limit_price, self.stop_price, self.trailing_offset, self.trailing_percent)
+        if self.bracket is not None and self.oco is not None:
+            raise ValueError("send either bracket or oco, not both")
         return self
 
 
@@ -47,8 +98,14 @@ class OrderOut(BaseModel):
     quantity: str
     limit_price: str | None = None
     stop_price: str | None = None
+    trailing_offset: str | None = None
+    trailing_percent: str | None = None
     time_in_force: str
     reduce_only: bool
+    contingency: str = "none"
+    linked_ids: list[str] = Field(default_factory=list)
+    parent_id: str | None = None
+    broker: str = ""
     status: str
     filled_quantity: str
     avg_fill_price: str | None = None
@@ -58,8 +115,16 @@ class OrderOut(BaseModel):
     reason: str
 
 
+class SubmittedOrder(OrderOut):
+    """The order a POST made, and the orders linked to it in the same request (a bracket's exits, an OCO's
+    other order); a venue that makes the legs itself (Alpaca) has none here."""
+
+    linked_orders: list[OrderOut] = Field(default_factory=list)
+
+
 class FillOut(BaseModel):
     seq: int
+    broker: str = ""
     trade_id: str
     client_order_id: str
     strategy_id: str
@@ -76,6 +141,7 @@ class FillOut(BaseModel):
 class PositionOut(BaseModel):
     account_id: str | None = None
     strategy_id: str | None = None
+    broker: str | None = None
     instrument_id: str
     quantity: str
     avg_price: str
@@ -94,17 +160,24 @@ class PositionsOut(BaseModel):
     positions: list[PositionOut]
     strategy_positions: list[PositionOut]
     pnl: PnLOut
+    account_pnl: dict[str, PnLOut] = Field(default_factory=dict, description="P&L per broker account")
     strategy_pnl: dict[str, PnLOut]
     marks: dict[str, str]
 
 
 class AccountOut(BaseModel):
-    account_id: str
-    currency: str
-    cash: str
-    equity: str
+    """One broker's account as its venue reports it; `error` instead of the figures if the venue did not answer."""
+
+    broker: str
+    kind: str
+    live: bool
+    account_id: str | None = None
+    currency: str | None = None
+    cash: str | None = None
+    equity: str | None = None
     buying_power: str | None = None
-    balances: dict[str, str]
+    balances: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
 
 
 class ParameterOut(BaseModel):
@@ -143,6 +216,19 @@ class RiskState(BaseModel):
 class KillSwitch(Request):
     on: bool
     reason: str = Field(min_length=1, max_length=200)
+
+
+class KillSwitchOut(RiskState):
+    canceled: list[str] = Field(default_factory=list,
+                                description="working orders asked to cancel at every venue (switching on)")
+
+
+class Flatten(Request):
+    reason: str = Field(min_length=1, max_length=200, description="recorded in the journal beside the orders")
+
+
+class FlattenOut(BaseModel):
+    orders: list[str] = Field(description="client order ids of the market orders sent to close the positions")
 
 
 class RiskLimitsOut(BaseModel):

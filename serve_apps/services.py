@@ -1,5 +1,5 @@
 """What the gateway holds: its settings, a PostgreSQL pool (API keys, research jobs), Redis (rate limits; the
-runtime's event channel), and handles to the runtime's named actors. Connected lazily on first use, so the
+runtime's event channel), and the typed `RuntimeClient` to the runtime's actors. Connected lazily on first use, so the
 same app works under Serve, uvicorn and a test client; nothing here is trading state."""
 
 from __future__ import annotations
@@ -7,23 +7,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
-import ray
 import redis.asyncio as aioredis
-from ray._private import state as ray_state
-from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError
 
-from actors import MARKET_DATA, ORDER_MANAGER, RISK, strategy_name
+from actors.client import ActorUnavailable, RuntimeClient, raised_by
 from serve_apps.errors import ApiError
 from serve_apps.ratelimit import TAKE_LUA, RateLimiter
 from serve_apps.reads import ReadCoalescer
 from serve_apps.settings import GatewaySettings
 from trading.auth import jwt_secret
+from trading.brokers.capabilities import UnsupportedOrder
 from trading.config import dto_home, external_urls
 from trading.errors import BrokerError, ConfigError, FixRequest, InvalidValue, RetryLater
+from trading.live.config import BrokerConfig
 from trading.model.orders import Order
 from trading.storage import ApiKeyStore, LiveCache, StorageError, open_pool, ping, start_storage
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Services:
@@ -36,7 +40,8 @@ class Services:
         self.database_url = ""
         self.redis_url = ""
         self._lock = asyncio.Lock()
-        self._handles: dict[str, Any] = {}
+        self.runtime = RuntimeClient(settings.namespace)  # every call into the runtime goes through it
+        self._brokers: dict[str, BrokerConfig] | None = None
         # Verified keys, trusted for `key_cache_s` (the revocation lag): key hash -> (until, key id, scopes),
         # and key id -> until for keys behind tokens.
         self.key_cache: dict[str, tuple[float, str, tuple[str, ...]]] = {}
@@ -87,9 +92,11 @@ class Services:
         if self.cache is not None:
             checks["redis"] = await self.cache.ping()
         with contextlib.suppress(ApiError):
+            runtime = self.runtime
             await asyncio.gather(
-                *(self.call(name, "status" if name != ORDER_MANAGER else "metrics_view", timeout_s=2.0)
-                  for name in (RISK, ORDER_MANAGER, MARKET_DATA))
+                self.call(runtime.risk_status(), timeout_s=2.0),
+                self.call(runtime.order_metrics(), timeout_s=2.0),
+                self.call(runtime.market_data_status(), timeout_s=2.0),
             )
             checks["actors"] = True
         return checks
@@ -121,54 +128,43 @@ class Services:
             await self._redis.aclose()
 
     # ------------------------------------------------------------------------------------------- actors
-    def handle(self, name: str) -> Any:
-        handle = self._handles.get(name)
-        if handle is None:
-            try:
-                handle = ray.get_actor(name, namespace=self.settings.namespace)
-            except ValueError:
-                raise ApiError(503, "actor_unavailable", f"actor {name!r} is not running") from None
-            self._handles[name] = handle
-        return handle
-
     async def call(
         self,
-        name: str,
-        method: str,
-        *args: Any,
+        request: Awaitable[T],
+        *,
         order_write: bool = False,
         timeout_s: float | None = None,
         conflict: tuple[type[Exception], str | None] | None = None,
-    ) -> Any:
-        """One actor call with the failure said plainly: 503 if the actor is down, 502 if it failed; for an
-        order write whose outcome is unknown the error says so (retry with the same client order id).
-        `conflict`: (exception type, field) the method raises when the request clashes with current state: 409."""
+    ) -> T:
+        """One runtime call (a `RuntimeClient` method's awaitable) with the failure said plainly: 503 if the actor
+        is down or slow, 502 if it failed, 422 for a request it refused; for an order write whose outcome is
+        unknown the error says so (retry with the same client order id). `conflict`: (exception type, field) the
+        call raises when the request clashes with current state: 409."""
         state = "unknown" if order_write else None
         started = time.monotonic()
         try:
-            ref = getattr(self.handle(name), method).remote(*args)
-            return await asyncio.wait_for(ref, timeout_s or self.settings.actor_timeout_s)
-        except RayTaskError as exc:
-            raise self.failure(name, method, exc.cause, state, conflict) from None
-        except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-            self._handles.pop(name, None)
-            message = f"{name} is unavailable: {type(exc).__name__}"
-            raise ApiError(503, "actor_unavailable", message, order_state=state) from None
+            return await asyncio.wait_for(request, timeout_s or self.settings.actor_timeout_s)
+        except ActorUnavailable as exc:
+            raise ApiError(503, "actor_unavailable", str(exc), order_state=state) from None
         except (TimeoutError, GetTimeoutError):
             waited = time.monotonic() - started
             raise ApiError(
-                503, "actor_timeout", f"{name}.{method} did not answer in {waited:.1f}s", order_state=state
+                503, "actor_timeout", f"the runtime did not answer in {waited:.1f}s", order_state=state
             ) from None
+        except Exception as exc:  # the actor's own exception (`RuntimeClient` raises it as is)
+            raise self.failure(exc, state, conflict) from None
 
     @staticmethod
     def failure(
-        name: str,
-        method: str,
-        cause: BaseException | None,
+        cause: BaseException,
         order_state: str | None,
         conflict: tuple[type[Exception], str | None] | None = None,
     ) -> ApiError:
         """The API error for an exception an actor method raised."""
+        if isinstance(cause, ApiError):
+            return cause
+        if isinstance(cause, UnsupportedOrder):
+            return ApiError(422, "unsupported_by_venue", str(cause), field=cause.field)
         if isinstance(cause, ConfigError):
             return ApiError(422, "invalid_request", str(cause), field=cause.key)
         if isinstance(cause, InvalidValue | FixRequest):
@@ -179,67 +175,67 @@ class Services:
             return ApiError(503, "broker_unavailable", str(cause), order_state=order_state)
         if isinstance(cause, BrokerError):
             return ApiError(502, "broker_error", str(cause), order_state=order_state)
-        return ApiError(502, "actor_error", f"{name}.{method} failed: {cause!r}", order_state=order_state)
+        where = raised_by(cause) or "the runtime"
+        return ApiError(502, "actor_error", f"{where} failed: {cause!r}", order_state=order_state)
 
-    async def submit_order(self, order: Order) -> dict[str, Any]:
-        """A person's order through the order manager's order path (risk, journal, venue)."""
-        answers: list[dict[str, Any] | BaseException] = await self.call(
-            ORDER_MANAGER, "submit_manual_many", [order], order_write=True
-        )
-        answer = answers[0]
-        if isinstance(answer, BaseException):
-            raise self.failure(ORDER_MANAGER, "submit_manual", answer, "unknown")
+    async def submit_orders(self, orders: list[Order]) -> list[dict[str, Any]]:
+        """People's orders through the order manager's order path (risk, journal, venue), in order; the first
+        error any of them met is raised (the orders before it went their way: each is idempotent by id)."""
+        answers = await self.call(self.runtime.submit_orders(orders), order_write=True)
+        out: list[dict[str, Any]] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise self.failure(answer, "unknown")
+            out.append(answer)
+        return out
+
+    async def read(self, fetch: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A read-only runtime call; identical concurrent reads share one call (see `serve_apps.reads`)."""
+        key = (getattr(fetch, "__name__", repr(fetch)), args, tuple(sorted(kwargs.items())))
+        answer: T = await self.reads.read(key, lambda: self.call(fetch(*args, **kwargs)))
         return answer
 
-    async def read(self, name: str, method: str, *args: Any, timeout_s: float | None = None) -> Any:
-        """A read-only actor call; identical concurrent reads share one call (see `serve_apps.reads`)."""
-        return await self.reads.read(
-            (name, method, args), lambda: self.call(name, method, *args, timeout_s=timeout_s)
-        )
+    async def read_within(
+        self, timeout_s: float, fetch: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`read` that gives up after `timeout_s` (probes: /ready, /metrics)."""
+        key = (getattr(fetch, "__name__", repr(fetch)), args, tuple(sorted(kwargs.items())), timeout_s)
+        answer: T = await self.reads.read(key, lambda: self.call(fetch(*args, **kwargs), timeout_s=timeout_s))
+        return answer
+
+    async def brokers(self) -> dict[str, BrokerConfig]:
+        """The runtime's brokers by name (asked once: the runtime's brokers are fixed by its config)."""
+        if self._brokers is None:
+            self._brokers = {b.name: b for b in await self.read(self.runtime.brokers)}
+        return self._brokers
+
+    async def broker(self, name: str) -> BrokerConfig:
+        """The named broker; 404 if the runtime has none by that name."""
+        brokers = await self.brokers()
+        if name not in brokers:
+            raise ApiError(404, "broker_not_found", f"no broker {name!r} (this runtime has: "
+                           f"{', '.join(sorted(brokers)) or 'none'})", field="broker")
+        return brokers[name]
 
     async def tradable(self, instrument_id: str) -> bool:
         """True if the market-data actor has bars for the instrument (asked again on every unknown id)."""
         if instrument_id not in self.instruments:
-            self.instruments = frozenset(await self.read(MARKET_DATA, "last_bars"))
+            self.instruments = frozenset(await self.read(self.runtime.last_bars))
         return instrument_id in self.instruments
 
     async def strategy_statuses(self, timeout_s: float = 2.0) -> list[dict[str, Any]]:
         """`status()` of every running strategy actor that answers within `timeout_s`."""
         names = await self.strategy_names()
         answers = await asyncio.gather(
-            *(self.call(strategy_name(sid), "status", timeout_s=timeout_s) for sid in names), return_exceptions=True
+            *(self.call(self.runtime.strategy_status(sid), timeout_s=timeout_s) for sid in names),
+            return_exceptions=True,
         )
         return [a for a in answers if isinstance(a, dict)]
 
     async def actor_restarts(self) -> dict[str, int]:
         """How many times Ray restarted each of the runtime's named actors."""
-        return await asyncio.to_thread(self._actor_restarts)
-
-    def _actor_restarts(self) -> dict[str, int]:
-        # Ray's public state API (`ray.util.state`) asks the dashboard, which `dto run` does not start; this reads
-        # the GCS's actor table directly, as that API does.
-        restarts: dict[str, int] = {}
-        for name in self._named(""):
-            try:
-                handle = ray.get_actor(name, namespace=self.settings.namespace)
-            except ValueError:  # gone since it was listed
-                continue
-            info = ray_state.actors(actor_id=handle._actor_id.hex())
-            restarts[name] = int(info.get("NumRestarts", 0))
-        return restarts
+        return await self.runtime.actor_restarts()
 
     async def strategy_names(self) -> list[str]:
         """Ids of the running strategy actors in the runtime's namespace."""
-        return await self.names("strategy-")
-
-    async def names(self, prefix: str) -> list[str]:
-        """Names (without `prefix`) of the named actors starting with `prefix` in the runtime's namespace."""
-        return await asyncio.to_thread(self._named, prefix)
-
-    def _named(self, prefix: str) -> list[str]:
-        named = ray.util.list_named_actors(all_namespaces=True)
-        return sorted(
-            a["name"][len(prefix) :]
-            for a in named
-            if a.get("namespace") == self.settings.namespace and a["name"].startswith(prefix)
-        )
+        return await self.runtime.named_actors("strategy-")

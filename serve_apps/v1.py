@@ -1,25 +1,29 @@
-"""The /v1 REST routes and the live event stream. Each route validates, asks one actor, and shapes the answer."""
+"""The /v1 REST routes and the live event stream. Each route validates, asks the runtime through the typed
+`RuntimeClient` (`svc.runtime`), and shapes the answer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from actors import MARKET_DATA, ORCHESTRATOR, ORDER_MANAGER, RISK, broker_name, strategy_name
 from serve_apps.errors import ERROR_RESPONSES, ApiError
+from serve_apps.orders import MANUAL_PREFIX, build_orders, manual_id
 from serve_apps.schemas import (
     AccountOut,
     ApiKeyOut,
     BarOut,
     FillOut,
+    Flatten,
+    FlattenOut,
     KillSwitch,
+    KillSwitchOut,
     OrderOut,
     OrderRequest,
     PositionsOut,
@@ -29,14 +33,15 @@ from serve_apps.schemas import (
     StrategyInfo,
     StrategyParams,
     StrategyStatus,
+    SubmittedOrder,
     TokenOut,
 )
 from serve_apps.security import Principal, api_key_header, key_principal, need, services
 from serve_apps.services import Services
 from strategies import BUILTIN, MODEL_BASED, all_strategies
 from trading.auth import AuthError, Scope, issue_token, require_scope
-from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
-from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
+from trading.brokers.capabilities import UnsupportedOrder
+from trading.live.config import BrokerConfig
 from trading.risk.rules import RiskLimits
 from trading.storage import ApiKeyStore
 from trading.strategy import describe_parameters
@@ -68,45 +73,81 @@ async def create_token(svc: Svc, key: Annotated[str | None, Depends(api_key_head
 
 
 # ----------------------------------------------------------------------------------- accounts, positions
+BrokerQuery = Query(None, pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="only this broker's (by name)")
+
+
+async def _account(svc: Services, broker: BrokerConfig) -> AccountOut:
+    head = {"broker": broker.name, "kind": broker.kind, "live": broker.live}
+    try:
+        report = await svc.call(svc.runtime.account(broker.name))
+    except ApiError as exc:  # one venue down: the others are still listed
+        return AccountOut(**head, error=exc.message)
+    return AccountOut(
+        **head,
+        account_id=report.account_id,
+        currency=report.currency,
+        cash=str(report.cash),
+        equity=str(report.equity),
+        buying_power=_s(report.buying_power),
+        balances={k: str(v) for k, v in report.balances.items()},
+    )
+
+
 @router.get("/accounts", response_model=list[AccountOut], tags=["portfolio"], responses={404: {}})
-async def accounts(svc: Svc, _: Read, broker: str = Query("paper", pattern=r"^[a-z0-9_-]{1,32}$")) -> Any:
-    """Cash, equity and balances of the broker account (the venue's view)."""
-    if broker not in await svc.names("broker-"):
-        raise ApiError(404, "broker_not_found", f"no broker connection {broker!r}", field="broker")
-    report = await svc.call(broker_name(broker), "account")
-    return [
-        AccountOut(
-            account_id=report.account_id,
-            currency=report.currency,
-            cash=str(report.cash),
-            equity=str(report.equity),
-            buying_power=_s(report.buying_power),
-            balances={k: str(v) for k, v in report.balances.items()},
-        )
-    ]
+async def accounts(svc: Svc, _: Read, broker: str | None = BrokerQuery) -> Any:
+    """Every broker's account as its venue reports it (cash, equity, currency, buying power), with the broker's
+    name, kind and live flag; a venue that does not answer is listed with `error`. `broker`: that one (404 if
+    unknown, and its error is the answer's)."""
+    if broker is not None:
+        answer = await _account(svc, await svc.broker(broker))
+        if answer.error is not None:
+            await svc.call(svc.runtime.account(broker))  # raises the failure as its API error
+        return [answer]
+    brokers = await svc.brokers()
+    return await asyncio.gather(*(_account(svc, b) for b in brokers.values()))
 
 
-@router.get("/positions", response_model=PositionsOut, tags=["portfolio"])
-async def positions(svc: Svc, _: Read) -> Any:
-    """Open positions per account and per strategy, with P&L (the order manager's book)."""
-    return await svc.read(ORDER_MANAGER, "positions_view")
+@router.get("/positions", response_model=PositionsOut, tags=["portfolio"], responses={404: {}})
+async def positions(svc: Svc, _: Read, broker: str | None = BrokerQuery) -> Any:
+    """Open positions per account and per strategy (each with its broker), with P&L (the order manager's book).
+    `broker`: only that broker's positions and strategies, `pnl` its account's."""
+    if broker is not None:
+        await svc.broker(broker)
+    return await svc.read(svc.runtime.positions, broker)
 
 
 # --------------------------------------------------------------------------------------------- orders
+async def _default_broker(svc: Services, name: str | None) -> BrokerConfig:
+    if name is not None:
+        return await svc.broker(name)
+    return next(iter((await svc.brokers()).values()))  # the order manager's default too: the config's first
+
+
 @router.post(
     "/orders",
-    response_model=OrderOut,
+    response_model=SubmittedOrder,
     status_code=201,
     tags=["orders"],
-    responses={200: {"model": OrderOut, "description": "this client_order_id was seen before: the same order"}},
+    responses={200: {"model": SubmittedOrder, "description": "this client_order_id was seen before: the same order"},
+               404: {}, 409: {}},
 )
 async def submit_order(body: OrderRequest, svc: Svc, response: Response, _: Trade) -> Any:
-    """Submit an order through the firm-wide risk engine to the broker. Idempotent by `client_order_id`:
-    retry with the same id after any failure; 201 = new order, 200 = the order that id already names.
-    A risk denial is an order with status `denied` and the reason."""
+    """Submit an order through the firm-wide risk engine to a broker: market, limit, stop, stop_limit or
+    trailing_stop (trailing_offset or trailing_percent), any time in force, and a bracket (this order is the entry,
+    `bracket` its stop-loss and take-profit) or an OCO pair (`oco`: the other order). What the broker's venue
+    cannot take is a 422 naming the field and the venue. The id is stored as `m-<client_order_id>` (see
+    `client_order_id`); bracket exits are `<id>-sl` / `<id>-tp`. Idempotent by `client_order_id`: retry with the
+    same id after any failure; 201 = new order, 200 = the order that id already names. A risk denial is an order
+    with status `denied` and the reason."""
+    broker = await _default_broker(svc, body.broker)
+    try:
+        orders = build_orders(body, broker, svc.settings.manual_strategy_id, time.time_ns())
+    except UnsupportedOrder as exc:
+        raise ApiError(422, "unsupported_by_venue", str(exc), field=exc.field) from None
+    primary = orders[0]
     # A retry of a known order is answered even if its instrument has no market data any more.
     tradable = await svc.tradable(body.instrument_id)
-    if not tradable and await svc.call(ORDER_MANAGER, "get_order", body.client_order_id) is None:
+    if not tradable and await svc.call(svc.runtime.get_order(primary.client_order_id)) is None:
         known = ", ".join(sorted(svc.instruments)) or "none yet"
         raise ApiError(
             422,
@@ -114,36 +155,23 @@ async def submit_order(body: OrderRequest, svc: Svc, response: Response, _: Trad
             f"no market data for {body.instrument_id!r} (tradable: {known})",
             field="instrument_id",
         )
-    order = Order(
-        client_order_id=ClientOrderId(body.client_order_id),
-        strategy_id=StrategyId(svc.settings.manual_strategy_id),
-        instrument_id=InstrumentId.parse(body.instrument_id),
-        side=OrderSide(body.side),
-        order_type=OrderType(body.order_type),
-        quantity=body.quantity,
-        limit_price=body.limit_price,
-        stop_price=body.stop_price,
-        time_in_force=TimeInForce(body.time_in_force),
-        reduce_only=body.reduce_only,
-        ts_init=time.time_ns(),
-        tags={"source": "api"},
-    )
-    result = await svc.submit_order(order)
-    existing = result["order"]
-    if not result["created"]:
+    results = await svc.submit_orders(orders)
+    existing = results[0]["order"]
+    if not results[0]["created"]:
         response.status_code = 200
-        same = (existing["side"], existing["order_type"], Decimal(existing["quantity"]), existing["instrument_id"])
-        if same != (body.side, body.order_type, body.quantity, body.instrument_id):
+        same = (existing["side"], existing["order_type"], Decimal(existing["quantity"]), existing["instrument_id"],
+                existing.get("broker") or broker.name)
+        if same != (body.side, body.order_type, body.quantity, body.instrument_id, broker.name):
             raise ApiError(
                 409,
                 "client_order_id_reused",
                 f"client_order_id {body.client_order_id!r} already names a different order",
                 field="client_order_id",
             )
-    return existing
+    return {**existing, "linked_orders": [r["order"] for r in results[1:]]}
 
 
-@router.get("/orders", response_model=list[OrderOut], tags=["orders"])
+@router.get("/orders", response_model=list[OrderOut], tags=["orders"], responses={404: {}})
 async def list_orders(
     svc: Svc,
     _: Read,
@@ -151,14 +179,27 @@ async def list_orders(
     strategy_id: str | None = Query(None, max_length=64),
     instrument_id: str | None = Query(None, max_length=64),
     limit: int = Query(100, ge=1, le=5000),
+    broker: str | None = BrokerQuery,
 ) -> Any:
-    """Orders, oldest first (the latest `limit`), filtered by status (or open/closed), strategy, instrument."""
-    return await svc.read(ORDER_MANAGER, "list_orders", status, strategy_id, instrument_id, limit)
+    """Orders, oldest first (the latest `limit`), filtered by status (or open/closed), strategy, instrument,
+    broker."""
+    if broker is not None:
+        await svc.broker(broker)
+    return await svc.read(svc.runtime.list_orders, status, strategy_id, instrument_id, limit, broker)
+
+
+async def _find_order(svc: Services, client_order_id: str) -> dict[str, Any] | None:
+    """The order by its id as stored, or, for an id without the manual prefix, the person's order by it."""
+    order = await svc.read(svc.runtime.get_order, client_order_id)
+    if order is None and manual_id(client_order_id) != client_order_id:
+        order = await svc.read(svc.runtime.get_order, manual_id(client_order_id))
+    return order
 
 
 @router.get("/orders/{client_order_id}", response_model=OrderOut, tags=["orders"], responses={404: {}})
 async def get_order(client_order_id: str, svc: Svc, _: Read) -> Any:
-    order = await svc.read(ORDER_MANAGER, "get_order", client_order_id)
+    """One order by its id (a person's order also by the id sent, without `m-`)."""
+    order = await _find_order(svc, client_order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"no order {client_order_id!r}", field="client_order_id")
     return order
@@ -167,9 +208,10 @@ async def get_order(client_order_id: str, svc: Svc, _: Read) -> Any:
 @router.delete("/orders/{client_order_id}", response_model=OrderOut, tags=["orders"], responses={404: {}, 409: {}})
 async def cancel_order(client_order_id: str, svc: Svc, _: Trade) -> Any:
     """Cancel an order placed through the API (strategies cancel their own orders)."""
-    result = await svc.call(
-        ORDER_MANAGER, "cancel_manual", client_order_id, svc.settings.manual_strategy_id, order_write=True
-    )
+    owner = svc.settings.manual_strategy_id
+    result = await svc.call(svc.runtime.cancel_order(manual_id(client_order_id), owner), order_write=True)
+    if result is None:
+        result = await svc.call(svc.runtime.cancel_order(client_order_id, owner), order_write=True)
     if result is None:
         raise ApiError(404, "order_not_found", f"no order {client_order_id!r}", field="client_order_id")
     if result["refused"]:
@@ -177,15 +219,19 @@ async def cancel_order(client_order_id: str, svc: Svc, _: Trade) -> Any:
     return result["order"]
 
 
-@router.get("/fills", response_model=list[FillOut], tags=["orders"])
+@router.get("/fills", response_model=list[FillOut], tags=["orders"], responses={404: {}})
 async def fills(
     svc: Svc,
     _: Read,
     since_seq: int = Query(0, ge=0, le=10**9, description="first fill sequence number to return"),
     strategy_id: str | None = Query(None, max_length=64),
     limit: int = Query(500, ge=1, le=5000),
+    broker: str | None = BrokerQuery,
 ) -> Any:
-    return await svc.read(ORDER_MANAGER, "list_fills", since_seq, strategy_id, limit)
+    """Fills, with their sequence number and broker, from `since_seq` on."""
+    if broker is not None:
+        await svc.broker(broker)
+    return await svc.read(svc.runtime.list_fills, since_seq, strategy_id, limit, broker)
 
 
 # ----------------------------------------------------------------------------------------- strategies
@@ -216,10 +262,13 @@ async def add_strategy(body: StrategyAdd, svc: Svc, who: Trade) -> Any:
                 raise ApiError(422, "invalid_request", f"strategy {body.strategy}: unknown parameter {name!r} "
                                f"(known: {', '.join(sorted(known_params))})", field=f"params.{name}")
     strategy_id = body.strategy_id or (body.strategy if ":" not in body.strategy else None)
+    if strategy_id is not None and f"{strategy_id}-".startswith(MANUAL_PREFIX):
+        raise ApiError(422, "invalid_request", f"strategy id {strategy_id!r} is reserved: its order ids would look "
+                       f"like the API's ({MANUAL_PREFIX}...)", field="strategy_id")
     if strategy_id is not None and strategy_id in await svc.strategy_names():
         raise ApiError(409, "conflict", f"a strategy {strategy_id!r} is already running", field="strategy_id")
     try:
-        status = await svc.call(ORCHESTRATOR, "add_strategy", body.strategy, body.params, body.strategy_id,
+        status = await svc.call(svc.runtime.add_strategy(body.strategy, body.params, body.strategy_id),
                                 conflict=(ValueError, "strategy_id"))  # the id was taken meanwhile
     except ApiError as exc:
         if exc.field is not None and exc.field in body.params:
@@ -229,7 +278,7 @@ async def add_strategy(body: StrategyAdd, svc: Svc, who: Trade) -> Any:
 
 
 async def _strategy_status(svc: Services, strategy_id: str, pnl: dict[str, Any] | None = None) -> dict[str, Any]:
-    status = await svc.read(strategy_name(strategy_id), "status")
+    status = await svc.read(svc.runtime.strategy_status, strategy_id)
     return {**status, "pnl": (pnl or {}).get(strategy_id)}
 
 
@@ -242,38 +291,38 @@ async def _known_strategy(svc: Services, strategy_id: str) -> None:
 async def running_strategies(svc: Svc, _: Read) -> Any:
     """Status of every running strategy (state, parameters, P&L)."""
     names = await svc.strategy_names()
-    pnl = (await svc.read(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    pnl = (await svc.read(svc.runtime.positions))["strategy_pnl"]
     return await asyncio.gather(*(_strategy_status(svc, n, pnl) for n in names))
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
 async def strategy_status(strategy_id: str, svc: Svc, _: Read) -> Any:
     await _known_strategy(svc, strategy_id)
-    pnl = (await svc.read(ORDER_MANAGER, "positions_view"))["strategy_pnl"]
+    pnl = (await svc.read(svc.runtime.positions))["strategy_pnl"]
     return await _strategy_status(svc, strategy_id, pnl)
 
 
-async def _control(svc: Services, strategy_id: str, action: str) -> Any:
+async def _control(svc: Services, strategy_id: str, action: Callable[[str], Awaitable[None]]) -> Any:
     await _known_strategy(svc, strategy_id)
-    await svc.call(strategy_name(strategy_id), action)
+    await svc.call(action(strategy_id))
     return await _strategy_status(svc, strategy_id)
 
 
 @router.post("/strategies/{strategy_id}/pause", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
 async def pause_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
-    return await _control(svc, strategy_id, "pause")
+    return await _control(svc, strategy_id, svc.runtime.pause_strategy)
 
 
 @router.post(
     "/strategies/{strategy_id}/resume", response_model=StrategyStatus, tags=["strategies"], responses={404: {}}
 )
 async def resume_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
-    return await _control(svc, strategy_id, "resume")
+    return await _control(svc, strategy_id, svc.runtime.resume_strategy)
 
 
 @router.post("/strategies/{strategy_id}/stop", response_model=StrategyStatus, tags=["strategies"], responses={404: {}})
 async def stop_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
-    return await _control(svc, strategy_id, "stop")
+    return await _control(svc, strategy_id, svc.runtime.stop_strategy)
 
 
 @router.patch(
@@ -282,7 +331,7 @@ async def stop_strategy(strategy_id: str, svc: Svc, _: Trade) -> Any:
 async def change_parameters(strategy_id: str, body: StrategyParams, svc: Svc, _: Trade) -> Any:
     """Change parameters of a running strategy (validated by its config; the instrument cannot change)."""
     await _known_strategy(svc, strategy_id)
-    await svc.call(strategy_name(strategy_id), "update_parameters", body.params)
+    await svc.call(svc.runtime.update_parameters(strategy_id, body.params))
     return await _strategy_status(svc, strategy_id)
 
 
@@ -309,34 +358,45 @@ def _limits_out(limits: dict[str, Any]) -> RiskLimitsOut:
 @router.get("/risk", response_model=RiskState, tags=["risk"])
 async def risk_state(svc: Svc, _: Read) -> Any:
     """Trading state (active / reducing / halted), its reason, and the kill switch."""
-    return await svc.read(RISK, "status")
+    return await svc.read(svc.runtime.risk_status)
 
 
 @router.get("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
 async def risk_limits(svc: Svc, _: Read) -> Any:
-    return _limits_out(await svc.read(RISK, "limits"))
+    return _limits_out(await svc.read(svc.runtime.risk_limits))
 
 
 @router.patch("/risk/limits", response_model=RiskLimitsOut, tags=["risk"])
 async def set_risk_limits(body: RiskLimits, svc: Svc, _: Admin) -> Any:
     """Change the firm-wide limits: fields sent are changed (null switches a rule off), others are kept."""
-    return _limits_out(await svc.call(RISK, "update_limits", body.model_dump(exclude_unset=True)))
+    return _limits_out(await svc.call(svc.runtime.update_risk_limits(body.model_dump(exclude_unset=True))))
 
 
-@router.post("/risk/kill-switch", response_model=RiskState, tags=["risk"])
+@router.post("/risk/kill-switch", response_model=KillSwitchOut, tags=["risk"])
 async def kill_switch(body: KillSwitch, svc: Svc, _: Admin) -> Any:
-    """On: every order from every strategy is denied (trading HALTED). Off: trading resumes (ACTIVE)."""
-    await svc.call(RISK, "set_kill_switch", body.on, body.reason)
+    """On: trading HALTED, every order from every strategy is denied, and every working order at every venue is
+    asked to cancel (`canceled` lists them; journaled). Off: trading resumes (ACTIVE). Positions stay: close
+    them with POST /v1/risk/flatten."""
+    result = await svc.call(svc.runtime.set_kill_switch(body.on, body.reason), order_write=body.on)
     if not body.on:
-        await svc.call(RISK, "resume_trading", f"kill switch off: {body.reason}")
-    return await svc.call(RISK, "status")
+        await svc.call(svc.runtime.resume_trading(f"kill switch off: {body.reason}"))
+    status = await svc.call(svc.runtime.risk_status())
+    return {**status, "canceled": list(result.canceled)}
+
+
+@router.post("/risk/flatten", response_model=FlattenOut, tags=["risk"])
+async def flatten(body: Flatten, svc: Svc, _: Admin) -> Any:
+    """Close every position at every venue with market orders (each strategy's in its name, then anything left
+    in an account), journaled with the reason. No pre-trade check stops them: they only reduce. Combine with the
+    kill switch to stop and close out."""
+    return {"orders": await svc.call(svc.runtime.flatten(body.reason), order_write=True)}
 
 
 # ---------------------------------------------------------------------------------------- market data
 @router.get("/market-data/last", response_model=list[BarOut], tags=["market data"])
 async def last_bars(svc: Svc, _: Read) -> Any:
     """The last bar of each instrument."""
-    bars = await svc.read(MARKET_DATA, "last_bars")
+    bars = await svc.read(svc.runtime.last_bars)
     return [{"instrument_id": iid, **bar} for iid, bar in sorted(bars.items())]
 
 
@@ -365,7 +425,7 @@ async def _stream_items(svc: Services, channel: str, event: dict[str, Any], risk
         if on == risk.get("kill_switch"):
             return []
         # The flag is the message's own: the risk actor may not have applied it yet when we ask for its state.
-        risk.update(await svc.read(RISK, "status"), kill_switch=on, reason=str(event.get("reason", "")))
+        risk.update(await svc.read(svc.runtime.risk_status), kill_switch=on, reason=str(event.get("reason", "")))
         if on:
             risk["state"] = "halted"
         return [_sse("risk", dict(risk))]
@@ -377,7 +437,7 @@ async def _stream_items(svc: Services, channel: str, event: dict[str, Any], risk
     if kind in ("OrderFilled", "OrderUpdated"):  # the event does not say the status: ask for it
         cid = event["fill"]["client_order_id"] if kind == "OrderFilled" else event["client_order_id"]
         out = [_sse("fill", event["fill"])] if kind == "OrderFilled" else []
-        order = await svc.read(ORDER_MANAGER, "get_order", cid)
+        order = await svc.read(svc.runtime.get_order, cid)
         if order is not None:
             out.append(_sse("order", {"kind": kind, "client_order_id": cid, "strategy_id": order["strategy_id"],
                                       "status": order["status"], "filled_quantity": order["filled_quantity"],
@@ -386,7 +446,7 @@ async def _stream_items(svc: Services, channel: str, event: dict[str, Any], risk
     if kind == "PositionChanged":
         return [_sse("position", event)]
     if kind == "RiskStateChanged":
-        risk.update(await svc.read(RISK, "status"))
+        risk.update(await svc.read(svc.runtime.risk_status))
         return [_sse("risk", {**risk, "previous": event.get("previous")})]
     return [_sse("runtime", event)]
 
@@ -395,7 +455,7 @@ async def _events(svc: Services, request: Request, limit: int | None, duration_s
     """The runtime's events as they are published to Redis (the order manager publishes each one it books;
     the risk actor announces the kill switch), turned into SSE messages. Nothing is polled."""
     cache = await svc.runtime_events()
-    risk: dict[str, Any] = dict(await svc.read(RISK, "status"))
+    risk: dict[str, Any] = dict(await svc.read(svc.runtime.risk_status))
     sent = 0
     ends = None if duration_s is None else time.monotonic() + duration_s
     async with cache.subscribe_many("events", "kill_switch") as subscription:

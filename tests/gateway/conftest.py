@@ -1,6 +1,7 @@
 """One real runtime for the gateway tests: local Ray, real PostgreSQL and Redis in a temporary home, the
-actors with two strategies on the S&P 500 minute bars (driven bar by bar by the tests, events published to
-Redis), the research actor, API keys per scope, and one real Serve deployment of the gateway on a free port."""
+actors with two strategies on the S&P 500 minute bars and two paper accounts (driven bar by bar by the tests,
+events published to Redis), the research actor, API keys per scope, and one real Serve deployment of the gateway
+on a free port."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import pytest
 from trading.storage import StorageServers, start_storage
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+SECOND_BROKER = "paper2"
 
 
 @dataclass
@@ -31,15 +34,17 @@ class Runtime:
     instrument_id: str
     cursor: int = 0
 
+    @property
+    def client(self) -> Any:
+        """A `RuntimeClient` for this runtime (typed calls to its actors)."""
+        from actors.client import RuntimeClient
+
+        return RuntimeClient(self.namespace)
+
     def advance(self, n: int = 1) -> None:
         """Publish the next `n` bars (the strategies step, the broker matches)."""
-        import ray
-
-        from actors import MARKET_DATA
-
-        market_data = ray.get_actor(MARKET_DATA, namespace=self.namespace)
         bars = [self.series.bar(i) for i in range(self.cursor, self.cursor + n)]
-        ray.get(market_data.publish.remote(_iid(self), bars))
+        asyncio.run(self.client.publish_bars(_iid(self), bars))
         self.cursor += n
 
 
@@ -122,11 +127,13 @@ def runtime(ray_session: None, storage: Storage, keys: dict[str, str]) -> Iterat
     from actors import actor_options
     from actors.research import RESEARCH, ResearchActor
     from dto.runtime import DEMO_CONFIG, runtime_spec, start_runtime
-    from trading.live.config import load_runtime_config
+    from trading.live.config import BrokerConfig, load_runtime_config
 
     namespace = f"gw-{uuid.uuid4().hex[:8]}"
     config = load_runtime_config(DEMO_CONFIG)
-    config = config.model_copy(update={"strategies": config.strategies[:2]})
+    # A second paper account, for the per-broker views: the strategies trade on "paper", tests by hand on both.
+    second = BrokerConfig(name=SECOND_BROKER, kind="paper", cash=Decimal(50_000))
+    config = config.model_copy(update={"strategies": config.strategies[:2], "brokers": [*config.brokers, second]})
     spec = runtime_spec(config, namespace=namespace, run_id=namespace, redis_url=storage.redis.redis_url)
     series = spec.replay_series
     # The tests hand out bars themselves (`Runtime.advance`), through the same market-data path as a replay.

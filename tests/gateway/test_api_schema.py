@@ -46,6 +46,7 @@ def api_schema(app_url: str) -> schemathesis.BaseSchema:
     return (
         schema.exclude(path="/v1/events")
         .exclude(path="/v1/risk/kill-switch")
+        .exclude(path="/v1/risk/flatten")
         .exclude(path="/v1/risk/limits", method="PATCH")
         .exclude(path_regex=r"/v1/strategies/\{strategy_id\}/stop")
         .exclude(path="/v1/strategies", method="POST")

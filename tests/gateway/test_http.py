@@ -116,22 +116,25 @@ def test_order_round_trip_through_the_api(gateway_url: str, keys: dict[str, str]
     first = httpx.post(f"{url}/v1/orders", json=order, headers=trade)
     assert first.status_code == 201, first.text
     assert first.json()["status"] == "accepted"
+    assert first.json()["client_order_id"] == "m-rt-1"  # a person's ids carry the manual prefix
     again = httpx.post(f"{url}/v1/orders", json=order, headers=trade)
-    assert again.status_code == 200 and again.json()["client_order_id"] == "rt-1"  # same id: same order
+    assert again.status_code == 200 and again.json()["client_order_id"] == "m-rt-1"  # same id: same order
+    prefixed = httpx.post(f"{url}/v1/orders", json={**order, "client_order_id": "m-rt-1"}, headers=trade)
+    assert prefixed.status_code == 200  # the stored id names the same order
     reused = httpx.post(f"{url}/v1/orders", json={**order, "quantity": "3"}, headers=trade)
     assert reused.status_code == 409
     runtime.advance(1)  # the next bar fills the market order
-    got = httpx.get(f"{url}/v1/orders/rt-1", headers=trade).json()
+    got = httpx.get(f"{url}/v1/orders/rt-1", headers=trade).json()  # found by the id sent, too
     assert got["status"] == "filled" and got["filled_quantity"] == "2"
     fills = httpx.get(f"{url}/v1/fills", params={"strategy_id": "manual"}, headers=trade).json()
-    assert [f["client_order_id"] for f in fills] == ["rt-1"]
+    assert [f["client_order_id"] for f in fills] == ["m-rt-1"] and fills[0]["broker"] == "paper"
     positions = httpx.get(f"{url}/v1/positions", headers=trade).json()
     manual = [p for p in positions["strategy_positions"] if p["strategy_id"] == "manual"]
     assert manual and manual[0]["quantity"] == "2"
     listed = httpx.get(f"{url}/v1/orders", params={"strategy_id": "manual", "status": "filled"}, headers=trade).json()
-    assert [o["client_order_id"] for o in listed] == ["rt-1"]
-    stream.wait_for(lambda e: e[0] == "fill" and e[1]["client_order_id"] == "rt-1")
-    stream.wait_for(lambda e: e[0] == "order" and e[1]["client_order_id"] == "rt-1" and e[1]["status"] == "filled")
+    assert [o["client_order_id"] for o in listed] == ["m-rt-1"]
+    stream.wait_for(lambda e: e[0] == "fill" and e[1]["client_order_id"] == "m-rt-1")
+    stream.wait_for(lambda e: e[0] == "order" and e[1]["client_order_id"] == "m-rt-1" and e[1]["status"] == "filled")
     # a resting limit order far below the market, then cancel it
     limit = {**order, "client_order_id": "rt-2", "order_type": "limit", "limit_price": "100"}
     assert httpx.post(f"{url}/v1/orders", json=limit, headers=trade).status_code == 201
@@ -149,7 +152,7 @@ def test_kill_switch_through_the_api_denies_orders(gateway_url: str, keys: dict[
     denied = httpx.post(f"{url}/v1/orders", json=order, headers=admin).json()
     assert denied["status"] == "denied" and "KILL" in denied["reason"].upper()
     off = httpx.post(f"{url}/v1/risk/kill-switch", json={"on": False, "reason": "done"}, headers=admin)
-    assert off.json() == {"state": "active", "reason": "kill switch off: done", "kill_switch": False}
+    assert off.json() == {"state": "active", "reason": "kill switch off: done", "kill_switch": False, "canceled": []}
     accepted = httpx.post(f"{url}/v1/orders", json={**order, "client_order_id": "ks-2"}, headers=admin).json()
     assert accepted["status"] == "accepted"
     denials = [line for line in httpx.get(f"{url}/metrics", headers=admin).text.splitlines()

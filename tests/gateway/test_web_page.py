@@ -1,5 +1,6 @@
 """The web page at /ui, driven in headless Chromium against the real gateway: connect with a key, see the
-strategies, pause and resume one, flip the kill switch and see it on the live event stream."""
+strategies and the accounts per broker, pause and resume one, flip the kill switch through its confirmation
+step and see it on the live event stream."""
 
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ def test_the_web_page_shows_and_steers_the_runtime(browser: Any, gateway_url: st
     # The page redraws its tables every few seconds and on every event: a row found a moment ago may be gone.
     wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
     assert httpx.get(f"{gateway_url}/", follow_redirects=False).headers["location"] == "/ui"
-    browser.get(f"{gateway_url}/ui")
+    # /ui/classic is this page wherever /ui serves a built app instead (serve_apps.web); without it, /ui is.
+    classic = httpx.get(f"{gateway_url}/ui/classic").status_code == 200
+    browser.get(f"{gateway_url}/ui/classic" if classic else f"{gateway_url}/ui")
     browser.find_element(By.ID, "key").send_keys(keys["admin"])
     browser.find_element(By.ID, "connect").click()
     wait.until(lambda _: text("status") == "connected" and strategy_row("sma_cross") is not None)
@@ -68,8 +71,29 @@ def test_the_web_page_shows_and_steers_the_runtime(browser: Any, gateway_url: st
     wait.until(lambda _: press("sma_cross"))  # Resume
     wait.until(lambda _: state_of("sma_cross") == "running")
 
+    wait.until(lambda _: {"paper", "paper2"} <= {r.find_element(By.TAG_NAME, "td").text for r in
+                                                   browser.find_elements(By.CSS_SELECTOR, "#accounts tbody tr")})
+
+    # The kill switch only asks first: nothing happens until the reason is confirmed.
     browser.find_element(By.ID, "kill-on").click()
+    wait.until(lambda _: browser.find_element(By.ID, "confirm").is_displayed())
+    assert "cancel" in text("confirm-text")
+    browser.find_element(By.ID, "confirm-no").click()  # changed my mind
+    assert not browser.find_element(By.ID, "confirm").is_displayed()
+    assert httpx.get(f"{gateway_url}/v1/risk", headers={"X-API-Key": keys["read"]}).json()["kill_switch"] is False
+    browser.find_element(By.ID, "kill-on").click()
+    reason = browser.find_element(By.ID, "confirm-reason")
+    reason.clear()
+    reason.send_keys("web page test")
+    browser.find_element(By.ID, "confirm-yes").click()
     wait.until(lambda _: text("kill-state") == "ON" and text("risk-state") == "halted")
+    assert "asked to cancel" in text("risk-result")
+    risk = httpx.get(f"{gateway_url}/v1/risk", headers={"X-API-Key": keys["read"]}).json()
+    assert risk["reason"].endswith("web page test")  # the reason typed in the confirmation
     wait.until(lambda _: any("risk" in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".event-risk")))
     browser.find_element(By.ID, "kill-off").click()
+    browser.find_element(By.ID, "confirm-yes").click()
     wait.until(lambda _: text("kill-state") == "off" and text("risk-state") == "active")
+    browser.find_element(By.ID, "flatten").click()
+    wait.until(lambda _: "Flatten" in text("confirm-text"))
+    browser.find_element(By.ID, "confirm-no").click()  # the flatten button asks too (the API test flattens)

@@ -9,6 +9,7 @@ from typing import Any
 import ray
 
 from actors import ORDER_MANAGER, RISK, broker_name, strategy_name
+from actors.client import RuntimeClient
 from dto.runtime import runtime_spec, start_runtime
 from trading.live.config import parse_runtime_config
 
@@ -19,6 +20,11 @@ class Runtime:
 
     handle: Any
     namespace: str
+
+    @property
+    def client(self) -> RuntimeClient:
+        """Typed async calls to this runtime (`actors.client`), e.g. `asyncio.run(rt.client.positions())`."""
+        return RuntimeClient(self.namespace)
 
     def actor(self, name: str) -> Any:
         return ray.get_actor(name, namespace=self.namespace)
