@@ -16,10 +16,10 @@ from emulators.alpaca import AlpacaEmulator
 from emulators.exchange import EmulatedExchange
 from trading.data.loaders import load_bars
 from trading.model.identifiers import ClientOrderId, InstrumentId, StrategyId
-from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
 from trading.model.instruments import TradingSession, equity
+from trading.model.orders import Order, OrderSide, OrderType, TimeInForce
 
-from .runtime_support import Runtime, start
+from .runtime_support import every_bar_reached_the_strategies, settle, start, trade
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 DATA = Path(__file__).resolve().parents[2] / "data" / "mplfinance" / "SP500_NOV2019_IDayRVol.csv"
@@ -58,51 +58,13 @@ def alpaca_config(server: AlpacaEmulator) -> dict[str, Any]:
     }
 
 
-def trade(server: AlpacaEmulator, bars: int, every_s: float = 0.04) -> None:
-    for _ in range(bars):
-        server.advance()
-        time.sleep(every_s)
-    print("after phase:", dict(server.submits), flush=True)
-
-
-def settle(runtime: Runtime, server: AlpacaEmulator, timeout_s: float = 20.0) -> dict[str, Any]:
-    """Wait until the runtime's book equals the venue's (fills, open orders, position), then return it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        ray.get(runtime.oms.reconcile_broker.remote("alpaca"))
-        book = books(runtime, server)
-        in_doubt = ray.get(runtime.oms.snapshot.remote())["in_doubt"]
-        delivered = ray.get(runtime.actor("market-data").delivered.remote())
-        if (book["ours"] == book["venue"] and not in_doubt and delivered) or time.monotonic() > deadline:
-            return book
-        time.sleep(0.5)
-
-
-def books(runtime: Runtime, server: AlpacaEmulator) -> dict[str, Any]:
-    exchange = server.exchange
-    fills = ray.get(runtime.oms.list_fills.remote(0, None, 100_000))
-    orders = ray.get(runtime.oms.list_orders.remote(None, None, None, 100_000))
-    positions = ray.get(runtime.oms.positions_view.remote())["positions"]
-    ours = {
-        "fills": sorted((f["client_order_id"], f["side"], Decimal(f["quantity"]), Decimal(f["price"])) for f in fills),
-        "open": sorted(o["client_order_id"] for o in orders if o["status"] in ("accepted", "partially_filled")),
-        "position": sum((Decimal(p["quantity"]) for p in positions), Decimal(0)),
-    }
-    venue = {
-        "fills": sorted((f.client_order_id, f.side.value, f.quantity, f.price) for f in exchange.fills()),
-        "open": sorted(o.client_order_id for o in exchange.orders(open_only=True)),
-        "position": sum((p.quantity for p in exchange.positions().values()), Decimal(0)),
-    }
-    return {"ours": ours, "venue": venue, "orders": orders}
-
-
 def test_a_strategy_trades_alpaca_for_hundreds_of_bars_and_the_books_match(
     ray_session: None, emulator: AlpacaEmulator
 ) -> None:
     runtime = start(alpaca_config(emulator))
     try:
         trade(emulator, 300)
-        book = settle(runtime, emulator)
+        book = settle(runtime, emulator, "alpaca")
         assert book["ours"] == book["venue"]
         assert len(book["venue"]["fills"]) >= 10, "a session without trades proves nothing"
         assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
@@ -130,7 +92,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(ray_session: None, emulator: 
         trade(emulator, 40)
         emulator.place_order_by_hand("SPY", "buy", Decimal(2))
         trade(emulator, 40)
-        book = settle(runtime, emulator, timeout_s=40)
+        book = settle(runtime, emulator, "alpaca", timeout_s=40)
         assert book["ours"] == book["venue"]
         assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
         snapshot = ray.get(runtime.oms.snapshot.remote())
@@ -141,9 +103,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(ray_session: None, emulator: 
                 assert order["client_order_id"] not in emulator.submits
         # Every bar the venue published reached the strategies once, in order (what the dropped data stream missed
         # was backfilled from the venue's history before the next bar went out).
-        delivered = [b.ts for b in ray.get(runtime.actor("market-data").history.remote(InstrumentId("SPY", "ALPACA")))]
-        published = [b.ts for b in emulator.exchange.history("SPY", delivered[0], emulator.exchange.now_ns)]
-        assert delivered == published
+        every_bar_reached_the_strategies(runtime, emulator.exchange, "SPY")
     finally:
         runtime.stop()
 
@@ -155,7 +115,7 @@ def test_a_killed_broker_actor_comes_back_and_loses_nothing(ray_session: None, e
         trade(emulator, 60)
         ray.kill(runtime.broker("alpaca"), no_restart=False)
         trade(emulator, 120)
-        book = settle(runtime, emulator, timeout_s=40)
+        book = settle(runtime, emulator, "alpaca", timeout_s=40)
         assert book["ours"] == book["venue"]
         assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
         assert ray.get(runtime.oms.snapshot.remote())["in_doubt"] == []
@@ -192,7 +152,7 @@ def test_a_runtime_stopped_and_started_again_resumes_its_session_from_the_journa
         snapshot = ray.get(second.oms.snapshot.remote())
         assert snapshot["rebuilt_from"] > 0, "the second start did not read the first one's journal"
         trade(emulator, 60)
-        book = settle(runtime=second, server=emulator, timeout_s=40)
+        book = settle(second, emulator, "alpaca", timeout_s=40)
         assert book["ours"] == book["venue"]
         assert "m-far-below" in book["ours"]["open"]  # still working, still ours
         assert max(emulator.submits.values()) == 1, "an order reached the venue twice"
