@@ -15,6 +15,7 @@ import ray
 from pydantic import ValidationError
 
 from actors import MARKET_DATA, ORDER_MANAGER, RISK, actor_options, broker_name, strategy_name
+from actors.alerts import ALERTS, AlertActor
 from actors.broker import BrokerActor
 from actors.market_data import MarketDataActor
 from actors.order_manager import OrderManagerActor
@@ -104,6 +105,12 @@ class RuntimeActor:
         if spec.replay_instrument is not None:
             for paper_broker in paper:
                 await market_data.match_on.remote(spec.replay_instrument.id, broker_name(paper_broker))
+        if config.notifications is not None:  # alerts: fed by Redis and reads, never on the order path
+            self.children[ALERTS] = AlertActor.options(**self._options(ALERTS)).remote(  # type: ignore[attr-defined]
+                ns, config.notifications, redis_url=spec.redis_url, outbox=config.notifications.outbox,
+                run_id=spec.run_id, risk=RISK, order_manager=ORDER_MANAGER,
+            )
+            await self.children[ALERTS].start.remote()
         await self.children[ORDER_MANAGER].start.remote()
         for entry in config.strategies:
             await self._start_strategy(entry, None)
@@ -156,6 +163,8 @@ class RuntimeActor:
         )
         await self.children[MARKET_DATA].subscribe.remote(instrument.id, name)
         self.strategies[entry.id] = entry
+        if ALERTS in self.children:
+            await self.children[ALERTS].watch_strategy.remote(name, entry.id)
         return name
 
     async def add_strategy(

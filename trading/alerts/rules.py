@@ -14,6 +14,7 @@ from trading.alerts.config import NotificationsConfig, RuleConfig
 from trading.alerts.model import Alert, AlertRule, Severity
 
 BREAKER_CODES = ("DAILY_LOSS_LIMIT", "MAX_DRAWDOWN")
+KILL_SWITCH_CODE = "KILL_SWITCH:"
 
 
 class AlertRules:
@@ -75,6 +76,10 @@ class AlertRules:
         severity = Severity.CRITICAL if state == "HALTED" else Severity.WARNING
         yield Alert(AlertRule.RISK_STATE_CHANGED, f"risk:{key}", f"Trading state {previous} -> {state}", reason,
                     now_ns, severity, data)
+        if reason.startswith(KILL_SWITCH_CODE):  # the same key as the flag's announcement: one alert for both
+            said = reason.removeprefix(KILL_SWITCH_CODE).strip()
+            yield Alert(AlertRule.KILL_SWITCH, f"kill_switch:True:{said}", "Kill switch ON: trading halted firm-wide",
+                        said, now_ns, Severity.CRITICAL, {"on": True, "reason": said})
         if reason.startswith(BREAKER_CODES):
             yield Alert(AlertRule.BREAKER_TRIPPED, f"breaker:{key}", f"Circuit breaker tripped: {state}", reason,
                         now_ns, severity, data)
