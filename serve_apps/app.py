@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serve_apps import market_routes, research, risk_routes, v1, web
+from serve_apps import alert_routes, market_routes, research, risk_routes, v1, web
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
 from serve_apps.schemas import Health, Readiness
@@ -59,6 +59,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(research.router)
     app.include_router(market_routes.router)
     app.include_router(risk_routes.router)  # /v1/risk/portfolio, /v1/risk/stress
+    app.include_router(alert_routes.router)  # /v1/alerts: notifications, test alerts, dead letters
     app.include_router(web.router)  # /ui: the command center
     document_security(app, [v1.router, research.router, market_routes.router])
 
