@@ -471,12 +471,17 @@ def main() -> dict[str, float]:
     print(f"  {'one actor call (a hop)':30}{'':22}{statistics.median(hops):7.2f} ms{percentile(hops, 99):9.2f} ms"
           f"   ({len(hops)} calls, actor to actor, a bar there and None back)")
     figures["actor_hop_p50_ms"], figures["actor_hop_p99_ms"] = statistics.median(hops), percentile(hops, 99)
-    verdicts = []
+    print(f"  target: the actors add < {TARGET_MS:.0f} ms at p99")
     for key, what in (("bar_to_order", "bar -> order"), ("fill_to_strategy", "fill -> strategy")):
         added = figures[f"runtime_{key}_p99_ms"] - figures[f"direct_{key}_p99_ms"]
         figures[f"added_{key}_p99_ms"] = added
-        verdicts.append(f"{what} +{added:.2f} ms {'ok' if added < TARGET_MS else 'MISSED'}")
-    print(f"  target: the actors add < {TARGET_MS:.0f} ms at p99: {'; '.join(verdicts)}")
+        # Each round beside the one run just before it: a stall of the machine in one round (other load comes
+        # and goes) can lift one side's pooled p99 alone, and must not pass the target for the other.
+        pairs = [percentile(r.samples()[key], 99) - percentile(d.samples()[key], 99)
+                 for d, r in zip(rounds["direct"], rounds["runtime"], strict=True)]
+        met = added < TARGET_MS and max(pairs) < TARGET_MS
+        print(f"    {what:18} {added:+8.2f} ms pooled; round by round {', '.join(f'{p:+.2f}' for p in pairs)} ms: "
+              f"{'met' if met else 'MISSED'}")
     print("  (the indented rows split bar -> order where the strategy sees the bar: the direct side's loop\n"
           "   reading it from the stream, the runtime's probe in on_bar inside the strategy actor)")
     return figures
