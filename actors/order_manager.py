@@ -304,21 +304,22 @@ class OrderManagerActor:
         return canceled
 
     async def flatten(self, reason: str) -> list[str]:
-        """Close every strategy's position with a market order in its name, then anything left in an account
-        (orders made outside the system). Journaled like any order; no pre-trade check stops it (it only ever
-        reduces). Returns the client order ids sent."""
+        """Close every position with market orders: each strategy's in its name (people's orders are the
+        `manual` strategy's, orders made at the venue the `external` one's), then whatever no strategy owns in an
+        account (a position the venue corrected in reconciliation). Journaled like any order; no pre-trade check
+        stops it (it only ever reduces). Returns the client order ids sent."""
         await self._ready()
         await self._journal_action("flatten", reason)
-        sent: list[str] = []
-        positions = [(s, i, p.quantity) for (s, i), p in self.oms.strategy_positions.items() if p.quantity != 0]
-        for strategy_id, instrument_id, quantity in positions:
-            broker = self._broker_of(strategy_id, instrument_id)
-            sent.append(await self._flatten_one(StrategyId(strategy_id), instrument_id, quantity, broker, reason))
+        owned: dict[tuple[str, InstrumentId], Decimal] = {}
+        closing: list[tuple[StrategyId, InstrumentId, Decimal, str]] = []
+        for (strategy_id, broker, instrument_id), quantity in self.oms.holdings().items():
+            owned[(broker, instrument_id)] = owned.get((broker, instrument_id), Decimal(0)) + quantity
+            closing.append((strategy_id, instrument_id, quantity, broker))
         for account, instrument_id in list(self.oms.account_positions):
-            left = self.oms.account_position(instrument_id, account)
+            left = self.oms.account_position(instrument_id, account) - owned.get((account, instrument_id), Decimal(0))
             if left != 0:
-                sent.append(await self._flatten_one(StrategyId(FLATTEN), instrument_id, left, account, reason))
-        return sent
+                closing.append((StrategyId(FLATTEN), instrument_id, left, account))
+        return [await self._flatten_one(sid, iid, quantity, broker, reason) for sid, iid, quantity, broker in closing]
 
     async def _journal_action(self, action: str, reason: str) -> None:
         """Record a risk action (kill-switch cancels, flatten) in the journal beside the orders it makes."""
@@ -326,12 +327,6 @@ class OrderManagerActor:
             journal = self.buffer if self.buffer is not None else self.memory
             journal.append(self.stream, "RiskAction", {"action": action, "reason": reason, "at": time.time()})
             await self._persist([])
-
-    def _broker_of(self, strategy_id: str, instrument_id: InstrumentId) -> str:
-        for order in reversed(list(self.oms.orders.values())):
-            if order.strategy_id == strategy_id and order.instrument_id == instrument_id and order.broker:
-                return order.broker
-        return self.brokers[0]
 
     async def _flatten_one(
         self, strategy_id: StrategyId, instrument_id: InstrumentId, quantity: Decimal, broker: str, reason: str

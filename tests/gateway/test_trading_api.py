@@ -210,9 +210,6 @@ def test_flatten_sends_a_closing_market_order_per_position_journaled(
     assert asyncio.run(runtime.client.journal_size()) > journal + len(sent)  # the action and its orders
 
 
-@pytest.mark.xfail(strict=True, reason="OrderManagerActor.flatten: its account pass runs before the strategy "
-                   "pass's orders fill, so it sends the account's position again (and a strategy's close goes to "
-                   "the broker of its latest order, not where its position is)")
 def test_flatten_leaves_every_account_flat(gateway_url: str, keys: dict[str, str], runtime: Runtime) -> None:
     url, admin = gateway_url, h(keys["admin"])
     runtime.advance(1)  # the flatten's market orders fill on the next bar; halted strategies send nothing
@@ -225,8 +222,6 @@ def test_flatten_leaves_every_account_flat(gateway_url: str, keys: dict[str, str
         release_kill_switch(url, keys)
 
 
-@pytest.mark.xfail(strict=True, reason="two paper venues number their fills alike (SIM-T1, ...) and the order "
-                   "manager drops a fill whose trade id it has seen at any broker: trading/sim + trading/live/oms")
 def test_a_fill_at_a_second_paper_account_is_booked(gateway_url: str, keys: dict[str, str], runtime: Runtime) -> None:
     url, trade = gateway_url, h(keys["trade"])
     release_kill_switch(url, keys)

@@ -263,8 +263,9 @@ class PaperExecutionClient:
     def _book(self, owner: str) -> SimulatedVenue:
         book = self.books.get(owner)
         if book is None:
-            # Trade ids stay unique across books: each book's venue name carries its owner.
-            book = SimulatedVenue(self.ledger, dataclasses.replace(self.sim, venue=f"{self.sim.venue}-{owner}"))
+            # Trade ids stay unique across books and paper accounts: each book's venue name carries both.
+            venue = f"{self.sim.venue}-{self.name}-{owner}"
+            book = SimulatedVenue(self.ledger, dataclasses.replace(self.sim, venue=venue))
             book.judge_by_own_position()
             for instrument_id, market in self.markets.items():
                 if market.bars:

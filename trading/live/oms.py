@@ -235,6 +235,18 @@ class OrderManager:
         position = self.account_positions.get((account_id or self.account_id, instrument_id))
         return ZERO if position is None else position.quantity
 
+    def holdings(self) -> dict[tuple[StrategyId, str, InstrumentId], Decimal]:
+        """Each strategy's position at each account, from the fills (a strategy may trade at several brokers;
+        `strategy_positions` nets them). Zero positions are left out."""
+        held: dict[tuple[StrategyId, str, InstrumentId], Decimal] = {}
+        for event in self.fills:
+            fill = event.fill
+            order = self.orders.get(fill.client_order_id)
+            account = (order.broker if order is not None and order.broker else "") or self.account_id
+            key = (fill.strategy_id, account, fill.instrument_id)
+            held[key] = held.get(key, ZERO) + fill.signed_quantity
+        return {key: quantity for key, quantity in held.items() if quantity != 0}
+
     def strategy_pnl(self, strategy_id: StrategyId) -> PnL:
         return self._pnl(p for (s, _), p in self.strategy_positions.items() if s == strategy_id)
 
