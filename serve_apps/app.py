@@ -61,7 +61,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(risk_routes.router)  # /v1/risk/portfolio, /v1/risk/stress
     app.include_router(alert_routes.router)  # /v1/alerts: notifications, test alerts, dead letters
     app.include_router(web.router)  # /ui: the command center
-    document_security(app, [v1.router, research.router, market_routes.router])
+    document_security(app, [v1.router, research.router, market_routes.router, risk_routes.router, alert_routes.router])
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -154,7 +154,7 @@ def test_kill_switch_through_the_api_denies_orders(gateway_url: str, keys: dict[
     off = httpx.post(f"{url}/v1/risk/kill-switch", json={"on": False, "reason": "done"}, headers=admin)
     assert off.json() == {"state": "active", "reason": "kill switch off: done", "kill_switch": False, "canceled": []}
     accepted = httpx.post(f"{url}/v1/orders", json={**order, "client_order_id": "ks-2"}, headers=admin).json()
-    assert accepted["status"] == "accepted"
+    assert accepted["status"] == "accepted", accepted["reason"]
     denials = [line for line in httpx.get(f"{url}/metrics", headers=admin).text.splitlines()
                if line.startswith('dto_order_denials{reason="KILL_SWITCH"}')]
     assert len(denials) == 1 and float(denials[0].split()[-1]) >= 1
