@@ -23,6 +23,7 @@ from ray._private import state as ray_state
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
 from actors import DEFAULT_NAMESPACE, MARKET_DATA, ORCHESTRATOR, ORDER_MANAGER, RISK, broker_name, strategy_name
+from actors.alerts import ALERTS
 from actors.research import RESEARCH
 from actors.risk import KillSwitchResult
 from trading.brokers.protocol import AccountReport, PositionReport
@@ -43,10 +44,11 @@ __all__ = ["ActorUnavailable", "KillSwitchResult", "ManualAnswer", "RuntimeClien
 class ActorUnavailable(RuntimeError):
     """The named actor is not running, died, or could not be reached. For a write, its outcome is unknown."""
 
-    def __init__(self, actor: str, reason: str) -> None:
+    def __init__(self, actor: str, reason: str, *, running: bool = True) -> None:
         super().__init__(f"{actor} is unavailable: {reason}")
         self.actor = actor
         self.reason = reason
+        self.running = running  # False: no actor by that name (this runtime has none, or it ended)
 
 
 def raised_by(exc: BaseException) -> str | None:
@@ -71,7 +73,7 @@ class RuntimeClient:
             try:
                 handle = ray.get_actor(name, namespace=self.namespace)
             except ValueError:
-                raise ActorUnavailable(name, "not running") from None
+                raise ActorUnavailable(name, "not running", running=False) from None
             self._handles[name] = handle
         return handle
 
@@ -289,6 +291,30 @@ class RuntimeClient:
 
     async def equity(self, broker: str) -> Decimal:
         return await self._ask(broker_name(broker), lambda a: a.equity.remote())
+
+    # ------------------------------------------------------------------------------------------ alerts
+    async def alert_status(self) -> dict[str, Any]:
+        """Per channel: waiting, sent, failed attempts, deduplicated, dead letters, last error."""
+        return await self._ask(ALERTS, lambda a: a.status.remote())
+
+    async def alert_settings(self) -> dict[str, Any]:
+        """The channels and rules in force (names of secrets, never values)."""
+        return await self._ask(ALERTS, lambda a: a.settings.remote())
+
+    async def configure_alerts(self, notifications: dict[str, Any]) -> dict[str, Any]:
+        """Replace channels and rules (the config's `notifications:` section); ConfigError / ValidationError."""
+        return await self._ask(ALERTS, lambda a: a.configure.remote(notifications))
+
+    async def send_test_alert(self, channel: str) -> str | None:
+        """Queue a test alert on `channel`; its id, or None for an unknown channel."""
+        return await self._ask(ALERTS, lambda a: a.send_test.remote(channel))
+
+    async def alert_dead_letters(self) -> list[dict[str, Any]]:
+        return await self._ask(ALERTS, lambda a: a.dead_letters.remote())
+
+    async def redrive_alert(self, channel: str, alert_id: str) -> bool:
+        """Send a dead letter again; False if there is no such dead letter."""
+        return await self._ask(ALERTS, lambda a: a.redrive.remote(channel, alert_id))
 
     # ---------------------------------------------------------------------------------------- research
     async def submit_research(self, kind: str, request: dict[str, Any], key_id: str | None = None) -> dict[str, Any]:

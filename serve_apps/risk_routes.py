@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends
 from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actors import RISK
 from serve_apps.errors import ERROR_RESPONSES
 from serve_apps.security import Principal, need, services
 from serve_apps.services import Services
@@ -67,23 +66,18 @@ class StressOut(BaseModel):
     results: list[dict[str, Any]] = Field(description="Per scenario: P&L per position, per strategy, the account")
 
 
-async def _risk_call(svc: Services, method: str, *args: Any) -> Any:
-    # The risk actor's portfolio reads; they move into `actors.client.RuntimeClient` once it settles.
-    return await svc.call(svc.runtime._ask(RISK, lambda a: getattr(a, method).remote(*args)))
-
-
 @router.get("/portfolio", response_model=PortfolioRiskOut)
 async def portfolio(svc: Svc, _: Read) -> Any:
     """VaR and ES (by method), exposures, concentration and contributions of the live book, firm-wide and per
     account, at the risk actor's last valuation (after every position change and on a timer)."""
-    return await _risk_call(svc, "portfolio")
+    return await svc.call(svc.runtime.portfolio_risk())
 
 
 @router.post("/stress", response_model=StressOut, responses={422: {}})
 async def stress(body: StressRequest, svc: Svc, _: Read) -> Any:
     """Today's positions under historical scenarios (the worst days and weeks of the risk model's reference
     series) or hypothetical shocks by asset class: P&L per position, per strategy and for the account."""
-    return await _risk_call(svc, "stress", body.kind, body.shocks)
+    return await svc.call(svc.runtime.stress_test(body.kind, body.shocks))
 
 
 class PortfolioGauges:

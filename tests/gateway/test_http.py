@@ -162,7 +162,8 @@ def test_kill_switch_through_the_api_denies_orders(gateway_url: str, keys: dict[
 
 def test_strategies_and_metrics(gateway_url: str, keys: dict[str, str]) -> None:
     url, trade = gateway_url, h(keys["trade"])
-    available = httpx.get(f"{url}/v1/strategies/available", headers=trade).json()
+    # The first listing imports every strategy module in the replica, the model-based ones' libraries too.
+    available = httpx.get(f"{url}/v1/strategies/available", headers=trade, timeout=60).json()
     assert {"sma_cross", "opening_range_breakout"} <= {s["name"] for s in available}
     running = httpx.get(f"{url}/v1/strategies", headers=trade).json()
     assert {"opening_range_breakout", "sma_cross"} <= {s["strategy_id"] for s in running}
