@@ -18,9 +18,11 @@ reads `execution_reports()`. Both talk to a fresh emulator per round over the S&
 2019-11-05 served as SPY (the demo's choice of symbol, see `emulators.alpaca`); the rounds alternate between
 the two sides, and each round's bars are all of one session day.
 
-Bars go out SPACING_S apart, like a live feed in which every bar meets an idle path (a real feed sends one a
-minute): the spacing is several times the slowest path's p99, so no bar queues behind the previous one's
-work, and short enough for a few hundred samples per side in about half a minute. Each round first sends
+Bars go out SPACING_S apart, like a live feed in which a bar meets an idle path (a real feed sends one a
+minute): 50 ms is long against the paths' typical latency (a few ms direct, 10-25 ms through the actors on
+the shared 2-core machine), so a bar normally finds the previous one's work done, and short enough for a few
+hundred samples per side in about half a minute. Where a path's tail is longer than the spacing, bars queue
+behind it, as they would live behind a path that slow. Each round first sends
 WARMUP_BARS untimed bars (connections, imports, code paths, the first indicators). The Alpaca REST limit is
 raised to RATE_LIMIT_PER_MINUTE on both sides: the real 200 a minute allows one order per bar of a live feed,
 but not this feed at 20 bars a second. Ray's workers run at the same CPU priority as this process (Ray's
