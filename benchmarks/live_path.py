@@ -22,10 +22,10 @@ Bars go out SPACING_S apart, like a live feed in which a bar meets an idle path 
 minute): 50 ms is long against the paths' typical latency (a few ms direct, 10-25 ms through the actors on
 the shared 2-core machine), so a bar normally finds the previous one's work done, and short enough for a few
 hundred samples per side in about half a minute. Where a path's tail is longer than the spacing, bars queue
-behind it, as they would live behind a path that slow. Each round first sends
-WARMUP_BARS untimed bars (connections, imports, code paths, the first indicators). The Alpaca REST limit is
-raised to RATE_LIMIT_PER_MINUTE on both sides: the real 200 a minute allows one order per bar of a live feed,
-but not this feed at 20 bars a second. Ray's workers run at the same CPU priority as this process (Ray's
+behind it, as they would live behind a path that slow. Each round first sends WARMUP_BARS untimed bars
+(connections, imports, code paths, the first indicators). The Alpaca REST limit is raised to
+RATE_LIMIT_PER_MINUTE on both sides: the real 200 a minute allows one order per bar of a live feed, but not
+this feed at 20 bars a second. Ray's workers run at the same CPU priority as this process (Ray's
 default would nice them to 15 and, on a shared machine, measure the actors at a lower priority than the direct
 side), as in `benchmarks.gateway`. Each row shows how many CPUs the rest of the machine kept busy meanwhile.
 """
