@@ -76,11 +76,14 @@ async def create_token(svc: Svc, key: Annotated[str | None, Depends(api_key_head
 BrokerQuery = Query(None, pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="only this broker's (by name)")
 
 
-async def _account(svc: Services, broker: BrokerConfig) -> AccountOut:
+async def _account(svc: Services, broker: BrokerConfig, *, listing: bool) -> AccountOut:
+    """`listing`: a venue that does not answer is listed with its error (the others still are); else it raises."""
     head = {"broker": broker.name, "kind": broker.kind, "live": broker.live}
     try:
         report = await svc.call(svc.runtime.account(broker.name))
-    except ApiError as exc:  # one venue down: the others are still listed
+    except ApiError as exc:
+        if not listing:
+            raise
         return AccountOut(**head, error=exc.message)
     return AccountOut(
         **head,
@@ -96,15 +99,12 @@ async def _account(svc: Services, broker: BrokerConfig) -> AccountOut:
 @router.get("/accounts", response_model=list[AccountOut], tags=["portfolio"], responses={404: {}})
 async def accounts(svc: Svc, _: Read, broker: str | None = BrokerQuery) -> Any:
     """Every broker's account as its venue reports it (cash, equity, currency, buying power), with the broker's
-    name, kind and live flag; a venue that does not answer is listed with `error`. `broker`: that one (404 if
-    unknown, and its error is the answer's)."""
+    name, kind and live flag; a venue that does not answer is listed with `error`. `broker`: that one only (404
+    if unknown; its venue's failure is the answer's)."""
     if broker is not None:
-        answer = await _account(svc, await svc.broker(broker))
-        if answer.error is not None:
-            await svc.call(svc.runtime.account(broker))  # raises the failure as its API error
-        return [answer]
+        return [await _account(svc, await svc.broker(broker), listing=False)]
     brokers = await svc.brokers()
-    return await asyncio.gather(*(_account(svc, b) for b in brokers.values()))
+    return await asyncio.gather(*(_account(svc, b, listing=True) for b in brokers.values()))
 
 
 @router.get("/positions", response_model=PositionsOut, tags=["portfolio"], responses={404: {}})
