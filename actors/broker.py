@@ -74,7 +74,10 @@ class BrokerActor:
         self.delivered = asyncio.Condition()
         self.reports_delivered = 0
         self.stream_restarts = 0
+        self.rebuilt_from = 0  # journaled inputs a restarted paper venue replayed
         self.started_at = time.time()
+        self.caught_up = asyncio.Event()  # set once a restarted actor's venue is reconciled (at once on a first start)
+        self.tasks: list[asyncio.Task[None]] = []
         self._oms: Any = None
 
     # ------------------------------------------------------------------------------------ start path
@@ -93,7 +96,20 @@ class BrokerActor:
                 await client.connect()
             self.client = client
             self.pump = asyncio.create_task(self._pump_reports())
+            if ray.get_runtime_context().was_current_actor_reconstructed:
+                self.tasks.append(asyncio.create_task(self._catch_up()))
+            else:
+                self.caught_up.set()
             return client
+
+    async def _catch_up(self) -> None:
+        """After a restart: reports the dead incarnation produced but never delivered are lost, so the order
+        manager reconciles this venue before it matches another bar (`on_bar`, `settled` wait for it)."""
+        try:
+            oms = self._order_manager()
+            await call_with_retry(lambda: oms.reconcile_broker.remote(self.name), "order manager reconcile")
+        finally:
+            self.caught_up.set()
 
     async def _paper(self) -> PaperExecutionClient:
         journal = self.buffer if self.buffer is not None else self.memory_journal
@@ -111,7 +127,7 @@ class BrokerActor:
         entries: Sequence[Any] = (
             await self.storage.read_stream(self.stream) if self.buffer is not None else self.memory_journal.entries
         )
-        paper.rebuild(entries)
+        self.rebuilt_from = paper.rebuild(entries)
         self.paper = paper
         return paper
 
@@ -155,6 +171,7 @@ class BrokerActor:
         """Wait until every report the venue produced so far has reached the order manager (and, through it,
         the strategies). The replay clock calls this before handing out the next bar."""
         client = await self._ready()
+        await self.caught_up.wait()
         queue = getattr(client, "reports", None)
         async with self.delivered:
             await self.delivered.wait_for(
@@ -179,6 +196,7 @@ class BrokerActor:
     async def on_bar(self, instrument_id: InstrumentId, bar: Bar) -> None:
         """Paper venues: a new bar to match against (then `settled` tells when its reports are delivered)."""
         await self._ready()
+        await self.caught_up.wait()
         if self.paper is None:
             return
         self.paper.on_bar(instrument_id, bar)
@@ -229,6 +247,7 @@ class BrokerActor:
             "connected": self.client is not None,
             "reports_delivered": self.reports_delivered,
             "stream_restarts": self.stream_restarts,
+            "rebuilt_from": self.rebuilt_from,
         }
         if self.client is not None:
             with contextlib.suppress(BrokerError):

@@ -138,6 +138,19 @@ class OrderManagerActor:
             self.starts += 1
             if self.reconcile_every_s is not None:
                 self.tasks.append(asyncio.create_task(self._reconcile_forever(self.reconcile_every_s)))
+            if ray.get_runtime_context().was_current_actor_reconstructed:
+                self.tasks.append(asyncio.create_task(self._resync_strategies()))
+
+    async def _resync_strategies(self) -> None:
+        """After a restart: events the dead incarnation booked but never handed out are in the journal, not at
+        their strategies, so each strategy rebuilds its host from the record (the strategies' restart path)."""
+        for strategy_id in self.oms.strategy_ids():
+            try:
+                strategy = self._actor(strategy_name(strategy_id))
+            except ValueError:
+                continue  # not a running strategy
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                await strategy.rebuild.remote()
 
     async def start(self) -> dict[str, Any]:
         await self._ready()
@@ -190,13 +203,10 @@ class OrderManagerActor:
 
     async def _write(self, command: Message, broker: str, after_ts: int) -> list[Message]:
         actor = self._actor(broker_name(broker))
-        try:
-            answer: VenueAnswer = await actor.execute.remote(command)
-        except ray.exceptions.RayActorError:
-            # The broker died mid-write: what reached the venue is unknown. The order stays in doubt and the
-            # broker's restart is followed by a reconciliation that looks it up.
-            answer = VenueAnswer(unknown=True)
-            self.tasks.append(asyncio.create_task(self._reconcile_later(broker)))
+        # A broker that dies mid-write is asked again once it is back: the write is idempotent by client order id
+        # (a venue that already has the order answers with it: `trading.live.routing.write` looks a refused
+        # resend up), so the order is neither lost nor placed twice.
+        answer: VenueAnswer = await call_with_retry(functools.partial(actor.execute.remote, command), "broker write")
         async with self.lock:
             booked = book_answer(self.oms, command, answer, broker, after_ts)
             await self._persist(booked)
@@ -223,10 +233,6 @@ class OrderManagerActor:
                 rejected = OrderRejected(cid, order.strategy_id, order.instrument_id, self._after_ts(None), reason)
                 booked += [rejected, *self.oms.apply([rejected], self._after_ts(order.instrument_id))]
         return booked
-
-    async def _reconcile_later(self, broker: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.reconcile_broker(broker)
 
     async def on_reports(self, broker: str, reports: list[ExecutionReport]) -> int:
         """Reports from `broker`'s venue stream, in order: booked, then handed to their strategies."""

@@ -62,6 +62,7 @@ class StrategyActor:
         self.lock = asyncio.Lock()
         self.start_lock = asyncio.Lock()
         self.rebuilt_from = 0
+        self.rebuilds = 0
         # From this actor receiving a bar to the order manager's answer for the orders it made.
         self.bar_to_order = LatencyHistogram()
         self._oms: Any = None
@@ -75,7 +76,17 @@ class StrategyActor:
             assert self.host is not None
             return self.host
 
-    async def _start(self) -> None:
+    async def rebuild(self) -> None:
+        """Rebuild the host from the order manager's record (after the order manager restarted): it replays the
+        bars it had stepped, receiving what was recorded, and goes no further than it had gone."""
+        async with self.lock:
+            until = self.host.last_ts if self.host is not None else None
+            self.host = None
+            async with self.start_lock:
+                await self._start(until)
+            self.rebuilds += 1
+
+    async def _start(self, until: int | None = None) -> None:
         cls = resolve_strategy(self.strategy)
         config = build_config(cls, {"instrument_id": str(self.instrument.id), **self.params})
         instance = cls(config, self.strategy_id)
@@ -95,10 +106,10 @@ class StrategyActor:
             host.on_bars(history)
             if host.replaying:  # a restart: step what it did before, receiving what it received, sending nothing
                 host.advance(max_ts=host.replay_until)
-            warm_until = history[-1].ts if self.warm_up else self.live_from_ts
+            warm_until = history[-1].ts if self.warm_up and until is None else self.live_from_ts
             if warm_until is not None:
                 host.skip_through(warm_until)
-            await self._drive(host)
+            await self._drive(host, max_ts=until)
         self.host = host  # only now: every other call waits for the start path to finish
 
     def _order_manager(self) -> Any:
@@ -119,12 +130,12 @@ class StrategyActor:
         async with self.lock:
             (await self._ready()).apply_events(events)
 
-    async def _drive(self, host: StrategyHost, received: float | None = None) -> int:
-        """Step the buffered bars; each bar's commands go to the order manager before the next bar."""
+    async def _drive(self, host: StrategyHost, received: float | None = None, max_ts: int | None = None) -> int:
+        """Step the buffered bars (up to `max_ts`); each bar's commands go to the order manager before the next."""
         stepped = 0
         oms = self._order_manager()
         while True:
-            step = host.advance()
+            step = host.advance(max_ts)
             stepped += step.bars_stepped
             if not step.commands:
                 return stepped
@@ -159,5 +170,6 @@ class StrategyActor:
             **host.status(),
             "broker": self.broker,
             "rebuilt_from": self.rebuilt_from,
+            "rebuilds": self.rebuilds,
             "bar_to_order": self.bar_to_order.to_dict(),
         }

@@ -258,6 +258,10 @@ class OrderManager:
         """(after_ts, event) for every event the strategy received, for a restarted host's replay."""
         return list(self._history.get(strategy_id, []))
 
+    def strategy_ids(self) -> list[StrategyId]:
+        """The strategies with recorded events."""
+        return list(self._history)
+
     def last_order_seq(self, strategy_id: StrategyId) -> int:
         """The highest `<strategy_id>-NNNNNN` sequence known (a restarted host continues after it)."""
         best = 0
