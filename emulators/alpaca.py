@@ -869,9 +869,9 @@ class AlpacaEmulator:
         after = _parse_time(query["after"], "after") if "after" in query else None
         until = _parse_time(query["until"], "until") if "until" in query else None
         page_size = min(int(query.get("page_size", "100")), 100)
-        with self._lock:
-            rows = [self._activity_json(i) for i in range(len(self.exchange.fills()))]
-        fills = self.exchange.fills()
+        with self._lock:  # rows and fills read together: a fill landing in between would misalign them
+            fills = self.exchange.fills()
+            rows = [self._activity_json(i) for i in range(len(fills))]
         rows = [
             row
             for row, fill in zip(rows, fills, strict=True)
