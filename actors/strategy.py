@@ -1,6 +1,8 @@
 """StrategyActor: hosts one `StrategyHost`. Bars come from the market-data actor (`on_bars`); each bar's
 commands go to the order manager, whose answers the host books before its next bar; whatever the venue reports
-later arrives through `on_events`, in arrival order. One lock keeps a bar and the events around it in order.
+arrives through `on_events`, in arrival order. Two locks: `bar_lock` takes one delivery of bars at a time, in
+order; `lock` guards the host while it changes, and is not held while an order write is on its way, so the venue's
+reports (a fill in `close` timing, an acceptance that beat the write's answer) are booked as they come.
 
 Built lazily on the first call, from the order manager's record and the market-data history: the same path on a
 first start and after a restart. The rebuilt host replays the bars it had seen, receiving each recorded event
@@ -60,6 +62,7 @@ class StrategyActor:
         self.market_data = market_data
         self.host: StrategyHost | None = None
         self.lock = asyncio.Lock()
+        self.bar_lock = asyncio.Lock()
         self.start_lock = asyncio.Lock()
         self.rebuilt_from = 0
         self.rebuilds = 0
@@ -79,9 +82,10 @@ class StrategyActor:
     async def rebuild(self) -> None:
         """Rebuild the host from the order manager's record (after the order manager restarted): it replays the
         bars it had stepped, receiving what was recorded, and goes no further than it had gone."""
-        async with self.lock:
-            until = self.host.last_ts if self.host is not None else None
-            self.host = None
+        async with self.bar_lock:
+            async with self.lock:
+                until = self.host.last_ts if self.host is not None else None
+                self.host = None
             async with self.start_lock:
                 await self._start(until)
             self.rebuilds += 1
@@ -120,22 +124,25 @@ class StrategyActor:
     async def on_bars(self, bars: Sequence[Bar]) -> int:
         """New validated bars (a bar already seen is ignored). Returns the bars stepped."""
         received = time.perf_counter()
-        async with self.lock:
+        async with self.bar_lock:
             host = await self._ready()
-            host.on_bars(bars)
+            async with self.lock:
+                host.on_bars(bars)
             return await self._drive(host, received)
 
     async def on_events(self, events: list[Message]) -> None:
         """What the venue reported about this strategy's orders, in arrival order."""
+        host = await self._ready()
         async with self.lock:
-            (await self._ready()).apply_events(events)
+            host.apply_events(events)
 
     async def _drive(self, host: StrategyHost, received: float | None = None, max_ts: int | None = None) -> int:
         """Step the buffered bars (up to `max_ts`); each bar's commands go to the order manager before the next."""
         stepped = 0
         oms = self._order_manager()
         while True:
-            step = host.advance(max_ts)
+            async with self.lock:
+                step = host.advance(max_ts)
             stepped += step.bars_stepped
             if not step.commands:
                 return stepped
@@ -146,7 +153,8 @@ class StrategyActor:
                 orders = sum(isinstance(c, SubmitOrder) for c in commands)
                 if orders:
                     self.bar_to_order.observe(time.perf_counter() - received, orders)
-            host.apply_events(answers)
+            async with self.lock:
+                host.apply_events(answers)
 
     async def pause(self) -> None:
         (await self._ready()).pause()
@@ -155,12 +163,14 @@ class StrategyActor:
         (await self._ready()).resume()
 
     async def stop(self) -> None:
+        host = await self._ready()
         async with self.lock:
-            (await self._ready()).stop()
+            host.stop()
 
     async def update_parameters(self, changes: dict[str, Any]) -> dict[str, Any]:
+        host = await self._ready()
         async with self.lock:
-            params = (await self._ready()).update_parameters(changes)
+            params = host.update_parameters(changes)
             self.params = {**self.params, **changes}
             return params
 

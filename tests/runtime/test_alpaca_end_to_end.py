@@ -49,6 +49,9 @@ def alpaca_config(server: AlpacaEmulator) -> dict[str, Any]:
                 "data_url": env["ALPACA_DATA_URL"],
                 "trading_stream_url": env["ALPACA_TRADING_STREAM_URL"],
                 "stock_stream_url": env["ALPACA_STOCK_STREAM_URL"],
+                # The emulator has no rate limit of its own (only the 429s a test injects), and the tests reconcile
+                # far more often than a live runtime does: Alpaca's 200 requests a minute would throttle them.
+                "rate_limit": 100_000,
             },
         }],
         "strategies": [{"id": "spy_cross", "strategy": "sma_cross", "params": {"fast": 3, "slow": 8},

@@ -36,6 +36,7 @@ from trading.live.order_events import apply_order_event, event_order_id, fresh_c
 from trading.messages import (
     CancelOrder,
     Message,
+    OrderAccepted,
     OrderDenied,
     OrderFilled,
     OrderSubmitted,
@@ -408,6 +409,10 @@ class StrategyHost:
             self._book_fill(fill)
             return
         if isinstance(event, OrderSubmitted) and order.status is not OrderStatus.INITIALIZED:
+            return
+        if isinstance(event, OrderAccepted) and order.status not in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
+            # The venue's report of a fill (or cancel) overtook the answer to our write: the acceptance is old news.
+            order.venue_order_id = order.venue_order_id or event.venue_order_id
             return
         if isinstance(event, OrderDenied) and order.status is not OrderStatus.INITIALIZED:
             return
