@@ -231,7 +231,20 @@ class FlattenOut(BaseModel):
     orders: list[str] = Field(description="client order ids of the market orders sent to close the positions")
 
 
+class PortfolioLimitsOut(BaseModel):
+    max_gross_exposure: str | None = None
+    max_net_exposure: str | None = None
+    max_var: str | None = None
+    max_es: str | None = None
+    max_concentration_pct: str | None = None
+
+
 class RiskLimitsOut(BaseModel):
+    max_net_exposure: str | None = None
+    max_var: str | None = None
+    max_es: str | None = None
+    max_concentration_pct: str | None = None
+    accounts: dict[str, PortfolioLimitsOut] = {}
     max_order_quantity: str | None = None
     max_order_notional: str | None = None
     max_position_quantity: str | None = None

@@ -26,6 +26,7 @@ from serve_apps.schemas import (
     KillSwitchOut,
     OrderOut,
     OrderRequest,
+    PortfolioLimitsOut,
     PositionsOut,
     RiskLimitsOut,
     RiskState,
@@ -352,7 +353,11 @@ async def list_keys(svc: Svc, _: Admin) -> Any:
 
 # ----------------------------------------------------------------------------------------------- risk
 def _limits_out(limits: dict[str, Any]) -> RiskLimitsOut:
-    return RiskLimitsOut(**{k: (v if isinstance(v, int | None) else str(v)) for k, v in limits.items()})
+    def text(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v if isinstance(v, int | None) else str(v)) for k, v in values.items()}
+
+    accounts = {name: PortfolioLimitsOut(**text(book)) for name, book in (limits.get("accounts") or {}).items()}
+    return RiskLimitsOut(**text({k: v for k, v in limits.items() if k != "accounts"}), accounts=accounts)
 
 
 @router.get("/risk", response_model=RiskState, tags=["risk"])

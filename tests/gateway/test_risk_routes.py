@@ -74,6 +74,10 @@ def test_portfolio_limits_through_patch(gateway_url: str, keys: dict[str, str]) 
     changed = httpx.patch(f"{url}/v1/risk/limits", json={"max_es": "4500", "accounts": {"paper": {
         "max_var": "2500", "max_gross_exposure": "50000", "max_net_exposure": "40000"}}}, headers=h(admin))
     assert changed.status_code == 200, changed.text
+    answer = changed.json()  # the limits in force, portfolio limits included
+    assert answer["max_es"] == "4500" and answer["accounts"]["paper"]["max_net_exposure"] == "40000"
+    read_back = httpx.get(f"{url}/v1/risk/limits", headers=h(keys["read"])).json()
+    assert read_back["max_var"] == answer["max_var"] and read_back["accounts"] == answer["accounts"]
     body = portfolio_when(url, keys["read"], lambda b: b["limits"]["max_es"] == "4500")
     assert body["limits"]["accounts"]["paper"]["max_net_exposure"] == "40000"
     unknown = httpx.patch(f"{url}/v1/risk/limits", json={"max_vaar": "1"}, headers=h(admin))
