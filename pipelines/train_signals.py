@@ -175,8 +175,8 @@ def run_backtests(
 ) -> list[BacktestRun]:
     """The registered model through `ml_signal` on each file: training window, then only the bars after it."""
     options = config.backtest
-    params = {"model": manifest.name, "version": str(manifest.version), "registry": str(registry.root.resolve()),
-              "enter": options.enter, "exit": options.exit}
+    params = {"model": manifest.name, "version": str(manifest.version), "enter": options.enter, "exit": options.exit}
+    strategy = MlSignal.in_registry(registry.root.resolve())
     runs = []
     for path in config.data:
         series = load_bars(path, tz=config.timezone, on_bad_rows=config.on_bad_rows)
@@ -191,7 +191,7 @@ def run_backtests(
             part = series.slice(int(rows[0]), int(rows[-1]) + 1)
             spec = BacktestSpec(data=path, strategy=MlSignal.name, params=params, cash=options.cash, size=options.size,
                                 fill=options.fill, commission_pct=options.commission_pct, timezone=config.timezone)
-            result = run_backtest(spec, MlSignal, series=part)
+            result = run_backtest(spec, strategy, series=part)
             runs.append(backtest_run(instrument_name(path), period, part, result.stats.to_dict()))
     return runs
 

@@ -38,8 +38,12 @@ def trained(ray_local: None, config: TrainingConfig) -> TrainingOutcome:
 
 
 def _params(outcome: TrainingOutcome, config: TrainingConfig) -> dict[str, object]:
-    return {"model": outcome.manifest.name, "version": str(outcome.manifest.version), "registry": config.registry,
+    return {"model": outcome.manifest.name, "version": str(outcome.manifest.version),
             "enter": config.backtest.enter, "exit": config.backtest.exit}
+
+
+def _strategy(config: TrainingConfig) -> type[MlSignal]:
+    return MlSignal.in_registry(config.registry.removeprefix("file://"))
 
 
 def test_training_registers_the_best_model_with_its_window_data_and_metrics(
@@ -76,12 +80,12 @@ def test_out_of_sample_backtest_uses_only_bars_after_the_training_window(
     after = series.slice(int(np.searchsorted(series.ts, window.last_ts, side="right")), len(series))
     spec = BacktestSpec(data=str(SP500_FILE), strategy="ml_signal", params=_params(trained, config),
                         cash=config.backtest.cash, size=config.backtest.size)
-    result = run_backtest(spec, MlSignal, series=after)
+    result = run_backtest(spec, _strategy(config), series=after)
     assert result.ts[0] == oos.first_ts and result.ts.min() > window.last_ts and result.bars == oos.bars
     assert all(fill.ts > window.last_ts for fill in result.fills)
     assert result.stats.to_dict() == oos.stats
     # The vectorized fast path gives the same fills (signals() = the on_bar rule).
-    fast = run_vectorized(spec, MlSignal, after)
+    fast = run_vectorized(spec, _strategy(config), after)
     assert fast is not None and len(fast.fill_index) == len(result.fills)
     assert fast.final_value == pytest.approx(float(result.final_value), abs=1e-6)
 
@@ -91,7 +95,7 @@ def test_the_strategy_predicts_causally_and_the_same_on_a_live_window(
 ) -> None:
     from trading.strategy import build_config
 
-    strategy = MlSignal(build_config(MlSignal, _params(trained, config)))  # type: ignore[arg-type]
+    strategy = _strategy(config)(build_config(MlSignal, _params(trained, config)))  # type: ignore[arg-type]
     full = strategy.indicators(sp500)["p_up"]
     t = 900
     assert np.array_equal(strategy.indicators(sp500.slice(0, t + 1))["p_up"], full[: t + 1], equal_nan=True)
@@ -118,7 +122,7 @@ def test_the_strategy_refuses_a_model_trained_on_other_features(
 
     other = config.features.model_copy(update={"rsi": (7,)}).model_dump(mode="json")
     with pytest.raises(ConfigError, match=r"rsi: \[14\] vs \[7\]"):
-        MlSignal(build_config(MlSignal, {**_params(trained, config), "features": other}))  # type: ignore[arg-type]
+        _strategy(config)(build_config(MlSignal, {**_params(trained, config), "features": other}))  # type: ignore[arg-type]
 
 
 def test_an_overfit_config_prints_a_plain_warning_next_to_the_side_by_side_report(

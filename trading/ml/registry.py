@@ -1,6 +1,7 @@
 """Trained models on disk, by name and version, each with a JSON manifest that says what it is.
 
-Layout (the root comes from config; default `$DTO_HOME/models`, else `./models`; `file://` URIs accepted):
+Layout (the root comes from config; default `$DTO_MODEL_REGISTRY`, else `$DTO_HOME/models`, else `./models`;
+`file://` URIs accepted):
 
 ```
 <root>/<name>/<version>/manifest.json    kind, hyperparameters, seed, feature spec, label spec, training window,
@@ -43,6 +44,7 @@ from trading.ml.models import SignalModel, load_model
 
 MANIFEST = "manifest.json"
 LATEST = "latest"
+REGISTRY_ENV = "DTO_MODEL_REGISTRY"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "ta-lib", "joblib", "pyarrow")
 
@@ -56,9 +58,12 @@ class FeatureSpecMismatch(ConfigError):
 
 
 def registry_root(location: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """`location` (a path or a `file://` URI); else `$DTO_HOME/models`; else `./models`."""
+    """`location` (a path or a `file://` URI); else `$DTO_MODEL_REGISTRY`; else `$DTO_HOME/models`; else `./models`."""
     if location is None or str(location) == "":
         environ = os.environ if env is None else env
+        configured = environ.get(REGISTRY_ENV)
+        if configured:
+            return registry_root(configured, {})
         home = environ.get("DTO_HOME")
         return Path(home) / "models" if home else Path("models")
     text = str(location)
