@@ -18,7 +18,7 @@ from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import BacktestRequest, JobOut, JobResults, SweepRequest
 from serve_apps.security import Principal, need, services
 from serve_apps.services import Services
-from trading.auth import Scope
+from trading.auth import Scope, require_scope
 from trading.backtest.settings import BacktestSettings, SweepSettings, settings_error
 from trading.storage import ResearchJobRow, ResearchJobStore
 
@@ -50,6 +50,9 @@ async def _find(svc: Services, kind: Kind, job_id: str) -> ResearchJobRow:
 
 
 async def _submit(svc: Services, who: Principal, kind: Kind, body: BacktestRequest | SweepRequest) -> Any:
+    names = [body.strategy] if isinstance(body, BacktestRequest) else body.strategies
+    if any(":" in name for name in names):
+        require_scope(who.scopes, Scope.ADMIN)  # validating an import path imports it: an operator's call
     request = body.model_dump(mode="json", exclude_unset=True)
     try:
         (BacktestSettings if kind == "backtest" else SweepSettings).model_validate(request)
