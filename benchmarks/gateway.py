@@ -329,7 +329,7 @@ def main() -> dict[str, float]:
         market_data = ray.get_actor(MARKET_DATA, namespace=namespace)
         ray.get(market_data.publish.remote(spec.replay_instrument.id, [series.bar(i) for i in range(60)]))
         settings = {"namespace": namespace, "database_url": servers.database_url, "redis_url": servers.redis_url,
-                    "rate_limit": 1_000_000, "jwt_secret": "bench"}
+                    "rate_limit": 1_000_000, "jwt_secret": "bench-" + "0" * 32}
         port, uv_port = free_port(), free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build(settings, num_replicas=replicas), name="gateway", route_prefix="/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import DEFAULT_NAMESPACE
+from trading.auth import MIN_JWT_SECRET
 
 
 class GatewaySettings(BaseModel):
@@ -26,6 +27,7 @@ class GatewaySettings(BaseModel):
     token_ttl_s: int = Field(900, gt=0, le=86_400, description="lifetime of tokens from POST /v1/auth/token")
     actor_timeout_s: float = Field(10.0, gt=0, description="longest wait for one actor call")
     jwt_secret: str | None = Field(
-        None, repr=False, description="token signing secret; default DTO_JWT_SECRET, else $DTO_HOME/jwt.key"
+        None, repr=False, min_length=MIN_JWT_SECRET,
+        description="token signing secret (32 characters or more); default DTO_JWT_SECRET, else $DTO_HOME/jwt.key",
     )
     manual_strategy_id: str = Field("manual", description="strategy id of orders placed through the API")

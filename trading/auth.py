@@ -11,6 +11,7 @@ scopes and expires in minutes; the signing secret comes from `DTO_JWT_SECRET` or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -26,10 +27,12 @@ import jwt
 
 from trading.config import dto_home
 from trading.errors import ConfigError, TradingError
+from trading.private_files import read_private, write_private
 
 KEY_PREFIX: Final = "dto"
 JWT_ENV: Final = "DTO_JWT_SECRET"
 JWT_FILE: Final = "jwt.key"
+MIN_JWT_SECRET: Final = 32
 JWT_ALGORITHM: Final = "HS256"
 DEFAULT_TOKEN_TTL_S: Final = 900
 
@@ -114,17 +117,25 @@ def key_matches(key: str, stored_hash: str) -> bool:
 
 
 def jwt_secret(env: Mapping[str, str] | None = None, home: Path | None = None) -> str:
-    """`DTO_JWT_SECRET`, else `$DTO_HOME/jwt.key` (created with mode 0600 on first use)."""
+    """`DTO_JWT_SECRET`, else `$DTO_HOME/jwt.key` (created atomically with mode 0600 on first use, refused if others
+    can read it). A secret shorter than `MIN_JWT_SECRET` characters is refused: tokens signed with it can be
+    forged by guessing it."""
     env = os.environ if env is None else env
     if env.get(JWT_ENV):
-        return env[JWT_ENV]
+        return checked_jwt_secret(env[JWT_ENV], JWT_ENV)
     path = (home or dto_home(env)) / JWT_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile: use theirs
+            write_private(path, secrets.token_urlsafe(48).encode())
+    return checked_jwt_secret(read_private(path, JWT_ENV).decode().strip(), str(path))
+
+
+def checked_jwt_secret(secret: str, source: str) -> str:
+    if len(secret) < MIN_JWT_SECRET:
+        raise ConfigError(f"the token signing secret from {source} has {len(secret)} characters; it needs at least "
+                          f"{MIN_JWT_SECRET} (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)",
+                          key=JWT_ENV)
+    return secret
 
 
 def issue_token(key_id: str, scopes: Iterable[Scope | str], secret: str, ttl_s: int = DEFAULT_TOKEN_TTL_S) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -18,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from trading.config import dto_home
 from trading.errors import ConfigError
+from trading.private_files import read_private, write_private
 
 KEY_ENV: Final = "DTO_SECRET_KEY"
 KEY_FILE: Final = "secret.key"
@@ -70,10 +70,7 @@ def load_key(env: Mapping[str, str] | None = None) -> bytes:
         path = dto_home(env) / KEY_FILE
         if not path.exists():
             raise ConfigError(f"no credential key: set {KEY_ENV} or create {path} (see `create_key_file`)", key=KEY_ENV)
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise ConfigError(f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`", key=KEY_ENV)
-        key = path.read_bytes().strip()
+        key = read_private(path, KEY_ENV).strip()
         source = str(path)
     try:
         Fernet(key)
@@ -83,14 +80,10 @@ def load_key(env: Mapping[str, str] | None = None) -> bytes:
 
 
 def create_key_file(env: Mapping[str, str] | None = None) -> Path:
-    """Write a new random key to `$DTO_HOME/secret.key` with mode 0600; refuses to overwrite one."""
+    """Write a new random key to `$DTO_HOME/secret.key`, atomically with mode 0600; refuses to overwrite one."""
     env = os.environ if env is None else env
-    home = dto_home(env)
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / KEY_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
+    path = dto_home(env) / KEY_FILE
+    write_private(path, Fernet.generate_key())
     return path
 
 
@@ -129,13 +122,8 @@ class CredentialStore:
         return sorted(self._values)
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         token = self._fernet.encrypt(json.dumps(self._values).encode())
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(token)
-        tmp.replace(self.path)
+        write_private(self.path, token, replace=True)
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.path)!r}, names={self.names()})"
