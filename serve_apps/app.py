@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serve_apps import alert_routes, market_routes, research, risk_routes, v1, web
+from serve_apps.admission import AdmissionMiddleware, AuthFailures
 from serve_apps.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serve_apps.metrics import GatewayMetrics, MetricsMiddleware
 from serve_apps.schemas import Health, Readiness
@@ -54,7 +55,12 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.services = svc
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        auth_failures=AuthFailures(settings.auth_failures, settings.auth_failure_window_s),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: refusals are counted too
     app.include_router(v1.router)
     app.include_router(research.router)
     app.include_router(market_routes.router)

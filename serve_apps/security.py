@@ -88,8 +88,14 @@ async def principal(request: Request) -> Principal:
         await check_token_key(svc, who.key_id)
     else:
         raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
+    await count_request(svc, who.key_id)
+    return who
+
+
+async def count_request(svc: Services, key_id: str) -> None:
+    """One request against the key's rate limit: ApiError 429 with Retry-After past it, 503 if Redis fails."""
     try:
-        allowed, retry_after = await svc.rate_limits.hit(who.key_id)
+        allowed, retry_after = await svc.rate_limits.hit(key_id)
     except ApiError:
         raise
     except Exception as exc:  # any Redis failure: refuse rather than run unlimited
@@ -102,7 +108,6 @@ async def principal(request: Request) -> Principal:
             f"more than {limit} requests in {window:g}s for this key; retry after {retry_after:.2f}s",
             headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
         )
-    return who
 
 
 def need(scope: Scope) -> Callable[..., Awaitable[Principal]]:

@@ -24,6 +24,11 @@ class GatewaySettings(BaseModel):
     key_cache_s: float = Field(
         5.0, ge=0, description="how long a verified API key is trusted without a database lookup (revocation lag)"
     )
+    max_body_bytes: int = Field(1 << 20, gt=0, description="largest request body accepted (413 above it)")
+    auth_failures: int = Field(
+        20, gt=0, description="failed authentications allowed per client address per window (429 past them)"
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0, description="window of the failed-authentication count")
     token_ttl_s: int = Field(900, gt=0, le=86_400, description="lifetime of tokens from POST /v1/auth/token")
     actor_timeout_s: float = Field(10.0, gt=0, description="longest wait for one actor call")
     jwt_secret: str | None = Field(

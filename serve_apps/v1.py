@@ -37,7 +37,7 @@ from serve_apps.schemas import (
     SubmittedOrder,
     TokenOut,
 )
-from serve_apps.security import Principal, api_key_header, key_principal, need, services
+from serve_apps.security import Principal, api_key_header, count_request, key_principal, need, services
 from serve_apps.services import Services
 from strategies import BUILTIN, MODEL_BASED, all_strategies
 from trading.auth import AuthError, Scope, issue_token, require_scope
@@ -68,6 +68,7 @@ async def create_token(svc: Svc, key: Annotated[str | None, Depends(api_key_head
     if not key:
         raise AuthError("send the API key as X-API-Key to get a token")
     who = await key_principal(svc, key)
+    await count_request(svc, who.key_id)  # minting tokens is rate-limited like any other request of the key
     ttl = svc.settings.token_ttl_s
     scopes = sorted(s.value for s in who.scopes)
     return TokenOut(access_token=issue_token(who.key_id, scopes, svc.secret, ttl), expires_in=ttl, scopes=scopes)

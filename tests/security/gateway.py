@@ -32,8 +32,23 @@ class RecordingRuntime:
         return call
 
 
-async def _always_allowed(_: str) -> tuple[bool, float]:
-    return True, 0.0
+class EmptyKeyStore:
+    """A key store that knows no key: any key not in the gateway's cache fails authentication."""
+
+    async def find_by_prefix(self, _: str) -> None:
+        return None
+
+
+class CountingLimiter:
+    """The per-key rate limit, counted in memory: `limit` requests per key, then refused."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.hits: dict[str, int] = {}
+
+    async def hit(self, key_id: str) -> tuple[bool, float]:
+        self.hits[key_id] = self.hits.get(key_id, 0) + 1
+        return self.hits[key_id] <= self.limit, 1.0
 
 
 def offline_gateway(**settings: Any) -> tuple[FastAPI, RecordingRuntime]:
@@ -41,14 +56,15 @@ def offline_gateway(**settings: Any) -> tuple[FastAPI, RecordingRuntime]:
     svc = services_of(app)
     for scope, key in KEYS.items():
         svc.key_cache[hash_key(key)] = (math.inf, f"{scope}-id", (scope,))
-    svc.rate_limits.hit = _always_allowed  # type: ignore[method-assign,assignment]
+    svc.keys, svc.cache, svc.secret = EmptyKeyStore(), object(), "offline-signing-secret-" + "0" * 32  # type: ignore[assignment]
+    svc.rate_limits = CountingLimiter(svc.settings.rate_limit)  # type: ignore[assignment]
     runtime = RecordingRuntime()
     svc.runtime = runtime  # type: ignore[assignment]
     return app, runtime
 
 
-def client(app: FastAPI) -> TestClient:
-    return TestClient(app, raise_server_exceptions=False)
+def client(app: FastAPI, address: str = "203.0.113.7") -> TestClient:
+    return TestClient(app, raise_server_exceptions=False, client=(address, 50000))
 
 
 def h(scope: str) -> dict[str, str]:
