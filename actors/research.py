@@ -95,7 +95,7 @@ def sweep_plan(request: dict[str, Any]) -> Any:
     try:
         data = [data_path(str(name)) for name in request.get("data", [])]
         settings = SweepSettings.model_validate({**request, "data": data, "no_progress": True})
-        plan = plan_sweep(sweep_config(settings))
+        plan = plan_sweep(sweep_config(settings), max_cells=MAX_SWEEP_CELLS)  # counted before it is expanded
     except ValidationError as exc:
         raise _field(settings_error(exc), request, "sweep") from None
     except ConfigError as exc:

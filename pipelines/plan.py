@@ -192,11 +192,20 @@ def load_dataset(path: str, spec: BacktestSpec) -> Dataset:
     return Dataset(path=path, fingerprint=file_fingerprint(path), series=series, tick_size=str(tick))
 
 
-def plan_sweep(config: SweepConfig) -> SweepPlan:
-    """Everything checked that can be checked without Ray: strategies, grid, data, windows."""
+def plan_sweep(config: SweepConfig, max_cells: int | None = None) -> SweepPlan:
+    """Everything checked that can be checked without Ray: strategies, grid, data, windows. With `max_cells`,
+    a grid whose combinations x data files exceed it is refused by counting, before any combination is built."""
     scopes = {axis.strategy for axis in config.axes if axis.strategy}
     for scope in sorted(scopes - set(config.strategies)):
         raise ConfigError(f"--grid {scope}.* names a strategy that is not in the sweep", key=scope)
+    if max_cells is not None:
+        combinations = sum(grid_size(axes_for(name, config.axes)) for name in config.strategies)
+        if combinations * len(config.data) > max_cells:
+            raise ConfigError(
+                f"the sweep has {combinations:,} parameter combinations x {len(config.data)} data file(s) = "
+                f"{combinations * len(config.data):,} cells; at most {max_cells:,} here",
+                key="grid",
+            )
     grids = tuple(plan_grid(name, config.axes, config.base) for name in config.strategies)
     for grid in grids:
         if grid.valid == 0:
