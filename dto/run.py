@@ -48,6 +48,23 @@ async def _revoke(database_url: str, key_id: str) -> None:
         await pool.close()
 
 
+def start_ray(address: str | None, namespace: str, dashboard_host: str | None = None) -> None:
+    """Join `address`, or start a local Ray with token authentication on; its dashboard (and job API) only when
+    `dashboard_host` is given."""
+    import ray
+
+    from pipelines.cluster import use_token_auth
+
+    use_token_auth(joining=bool(address))
+    if address:
+        ray.init(address=address, namespace=namespace, log_to_driver=False)
+    elif dashboard_host:
+        ray.init(address="local", include_dashboard=True, dashboard_host=dashboard_host, log_to_driver=False,
+                 namespace=namespace)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dto run", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
@@ -57,6 +74,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--live", action="store_true", help="confirm that brokers with live: true trade real money")
     parser.add_argument("--address", default=None, help="join this Ray cluster (e.g. auto) instead of a local one")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--dashboard-host",
+        default=None,
+        help="start Ray's dashboard and job API on this address (127.0.0.1: this machine only); off by default",
+    )
     parser.add_argument("--rate-limit", type=int, default=100, help="requests per second per API key")
     parser.add_argument(
         "--ingress",
@@ -127,10 +149,7 @@ def main(argv: Sequence[str]) -> int:
         namespace = f"dto-run-{uuid.uuid4().hex[:6]}"
         ingress_env = ingress_environment(args.ingress)
         os.environ.update(ingress_env)  # before ray.init starts Serve's processes
-        if args.address:
-            ray.init(address=args.address, namespace=namespace, log_to_driver=False)
-        else:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, namespace=namespace)
+        start_ray(args.address, namespace, args.dashboard_host)
         ray_started = True
         # Durable: the orders, fills and positions of this session are in PostgreSQL (streams of this run's own
         # id, so a later `dto run` starts a fresh paper session), and a restarted actor rebuilds from them.

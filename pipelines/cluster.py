@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+
 
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
@@ -19,16 +21,28 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
         return
     if address:
+        use_token_auth(joining=True)
         ray.init(address=address, log_to_driver=False)
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)  # inside `ray job submit`: the job's own cluster
     else:
         # address="local": never join a cluster some file in /tmp happens to point at.
+        use_token_auth(joining=False)
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def use_token_auth(*, joining: bool) -> None:
+    """Ray's token authentication (RAY_AUTH_MODE=token) for the next `ray.init`: the GCS, dashboard and job API of
+    a cluster started here answer only callers holding its token (~/.ray/auth_token, created on first start),
+    whatever the environment says. Joining a cluster, an explicit RAY_AUTH_MODE (an older cluster's) is kept."""
+    if joining:
+        os.environ.setdefault(AUTH_MODE_ENV, "token")
+    else:
+        os.environ[AUTH_MODE_ENV] = "token"
 
 
 def ray_connected() -> bool:
