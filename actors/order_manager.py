@@ -28,7 +28,7 @@ import ray
 
 from actors import RISK, broker_name, strategy_name
 from actors.storage import ActorStorage, EventPublisher, call_with_retry
-from trading.brokers.protocol import ExecutionReport
+from trading.brokers.protocol import ExecutionReport, OrderReport
 from trading.data.bars import Bar
 from trading.live import BufferedJournal, InMemoryJournal, OrderManager
 from trading.live.durable import fill_row, order_row, position_row
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 MANUAL = StrategyId("manual")  # the owner of a person's orders through the gateway
 FLATTEN = "flatten"
 MISSING_LOOKUPS = 3
-MISSING_AFTER_S = 10.0
+MISSING_AFTER_S = 120.0  # far beyond any client timeout: a write that hung at the venue has landed by then
 
 
 @ray.remote
@@ -182,7 +182,20 @@ class OrderManagerActor:
             await self._persist(booked)
         self.reconciliations += 1
         await self._hand_out([e for e in booked if not isinstance(e, ReconciliationMismatch)])
+        await self._cancel_orphans(broker, report.open_orders)
         return [e.to_dict() for e in booked if isinstance(e, ReconciliationMismatch)]
+
+    async def _cancel_orphans(self, broker: str, venue_open: Sequence[OrderReport]) -> None:
+        """An order working at the venue that our book holds closed (closed as never having reached the venue,
+        or by an earlier reconciliation) would trade with nobody watching it: cancel it there. Its fills, if any
+        came first, are booked all the same."""
+        for report in venue_open:
+            order = self.oms.orders.get(report.client_order_id)
+            if order is not None and order.is_closed:
+                log.warning("%s: %s works at the venue but is %s here; canceling it there", broker,
+                            order.client_order_id, order.status.value)
+                command = CancelOrder(order.client_order_id, order.strategy_id, self._after_ts(order.instrument_id))
+                await self._write(command, broker, self._after_ts(order.instrument_id))
 
     # -------------------------------------------------------------------------------------- order path
     async def execute(
