@@ -42,6 +42,7 @@ from trading.sim.sessions import NS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 HISTORY_CAP = 100_000
+DATA_CLIENT_ID_OFFSET = 100  # IB: the market-data connection's client id is the broker's plus this
 STREAM_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -159,7 +160,11 @@ class MarketDataActor:
     async def follow(self, broker: BrokerConfig, instruments: Sequence[InstrumentId], warmup_bars: int) -> None:
         """Stream `broker`'s 1-minute bars for `instruments` (its own data connection), after a warm-up."""
         self.live = True
-        settings = config_from_settings(broker.kind, SettingsSource(env=broker.environment()))
+        env = broker.environment()
+        if broker.kind == "ib":
+            # TWS refuses a second session with the broker actor's client id: the data connection takes its own.
+            env["IB_CLIENT_ID"] = str(int(env.get("IB_CLIENT_ID") or 1) + DATA_CLIENT_ID_OFFSET)
+        settings = config_from_settings(broker.kind, SettingsSource(env=env))
         client: Any = create_broker(broker.name, settings, kind=broker.kind)
         await client.connect()
         now = await client.venue_time_ns()
