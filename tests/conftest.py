@@ -39,3 +39,24 @@ def ray_local() -> Iterator[None]:
 def ray_session() -> Iterator[None]:
     """Ray with 4 logical CPUs: the live runtime's many small actors."""
     yield from _local_ray(4)
+
+
+@pytest.fixture(scope="session")
+def storage_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """Real PostgreSQL + Redis for the session (one home, migrated once); runs use their own streams."""
+    import asyncio
+
+    from trading.storage import migrate, open_pool, start_storage
+
+    servers = start_storage(tmp_path_factory.mktemp("dto_home"))
+
+    async def prepare() -> None:
+        pool = await open_pool(servers.database_url)
+        try:
+            await migrate(pool)
+        finally:
+            await pool.close()
+
+    asyncio.run(prepare())
+    yield servers.database_url, servers.redis_url
+    servers.stop()

@@ -17,7 +17,7 @@ from trading.brokers.errors import RateLimited
 from trading.brokers.protocol import OrderReport
 from trading.brokers.retry import Backoff, retry_read
 from trading.errors import OrderStateUnknown, RetryLater
-from trading.model.orders import Order, OrderStatus
+from trading.model.orders import Order
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,3 @@ async def submit_once(
             detail=cause,
         ) from exc
 
-
-def rejected_report(order: Order, reason: str) -> OrderReport:
-    return OrderReport(
-        client_order_id=order.client_order_id,
-        venue_order_id=None,
-        instrument_id=order.instrument_id,
-        side=order.side,
-        order_type=order.order_type,
-        quantity=order.quantity,
-        filled_quantity=order.filled_quantity,
-        status=OrderStatus.REJECTED,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        time_in_force=order.time_in_force,
-        reason=reason,
-    )
