@@ -26,8 +26,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)  # inside `ray job submit`: the job's own cluster
     else:
-        # address="local": never join a cluster some file in /tmp happens to point at.
-        use_token_auth(joining=False)
+        # address="local": never join a cluster some file in /tmp happens to point at. Ray turns token
+        # authentication on by itself for a cluster it starts (RAY_AUTH_MODE unset); setting the variable here,
+        # after `import ray` read it, left this driver without the token its new cluster asked for.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     try:
         yield
